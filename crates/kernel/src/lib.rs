@@ -1,0 +1,48 @@
+//! Safe abstractions over the Linux kernel's C API, for drivers written in Rust.
+//!
+//! Drivers depend on this crate only. It is the one place where the raw bindings
+//! (`kernel-sys`) and the allocator internals (`kernel-alloc`) are touched; everything it exports
+//! is safe to use, with the reasons documented at each `unsafe` block inside.
+//!
+//! One file per kernel concept: [`module`] (declaring a module, parameters), [`print`]
+//! (printk), [`error`] (errno), [`alloc`] (fallible allocation with explicit GFP flags),
+//! [`uaccess`] (user memory), [`sync`] (mutex, spinlock, wait queues), [`file`], [`miscdev`]
+//! (misc character devices), [`ioctl`] (typed ioctl numbers), [`panic`].
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+extern crate alloc as rust_alloc;
+
+pub mod alloc;
+pub mod error;
+pub mod file;
+pub mod ioctl;
+pub mod miscdev;
+pub mod module;
+pub mod panic;
+pub mod print;
+pub mod str;
+pub mod sync;
+pub mod uaccess;
+
+pub use error::{code, Error, Result};
+pub use zerocopy;
+
+#[doc(hidden)]
+pub use kernel_sys as __bindings;
+
+/// What most drivers need, in one `use kernel::prelude::*;`.
+pub mod prelude {
+    pub use crate::alloc::{try_box, Box, Gfp, Vec, VecExt};
+    pub use crate::error::{code::*, Error, Result};
+    pub use crate::file::{File, PollFlags, PollTable};
+    pub use crate::miscdev::{self, MiscDevice};
+    pub use crate::module::{Module, ThisModule};
+    pub use crate::str::CStr;
+    pub use crate::sync::{CondVar, Mutex, SpinLock};
+    pub use crate::uaccess::{UserSliceReader, UserSliceWriter};
+    pub use crate::{module, new_condvar, new_mutex, new_spinlock};
+    pub use crate::{pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn};
+}

@@ -1,0 +1,149 @@
+//! Host prerequisites: Debian packages and rustup components. Installed when we can (root + apt),
+//! otherwise the exact command to run is printed.
+
+use crate::arch::Arch;
+use crate::util::{self, cmd, Result};
+use std::path::Path;
+
+/// A Debian package and the file that shows it is installed.
+struct Need {
+    package: &'static str,
+    probe: &'static str,
+    /// QEMU must come from bookworm-backports: the image's qemu-utils is from there, and
+    /// bookworm's qemu-system packages conflict with it.
+    backports: bool,
+}
+
+const fn need(package: &'static str, probe: &'static str) -> Need {
+    Need { package, probe, backports: false }
+}
+
+fn needs(arch: Arch) -> Vec<Need> {
+    let mut v = vec![
+        need("make", "/usr/bin/make"),
+        need("gcc-12", "/usr/bin/gcc-12"),
+        need("libclang-dev", "/usr/lib/llvm-14/lib/libclang.so"),
+        need("busybox-static", "/bin/busybox"),
+        need("kmod", "/usr/sbin/modinfo"),
+        need("xz-utils", "/usr/bin/xz"),
+        need("binutils", "/usr/bin/readelf"),
+        need("libelf1", "/usr/lib/x86_64-linux-gnu/libelf.so.1"),
+    ];
+    match arch {
+        Arch::X86_64 => v.push(Need {
+            package: "qemu-system-x86",
+            probe: "/usr/bin/qemu-system-x86_64",
+            backports: true,
+        }),
+        Arch::Arm64 => {
+            v.push(Need {
+                package: "qemu-system-arm",
+                probe: "/usr/bin/qemu-system-aarch64",
+                backports: true,
+            });
+            v.push(need("gcc-12-aarch64-linux-gnu", "/usr/bin/aarch64-linux-gnu-gcc-12"));
+            v.push(need("binutils-aarch64-linux-gnu", "/usr/bin/aarch64-linux-gnu-ld"));
+        }
+    }
+    v
+}
+
+const BACKPORTS: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+
+/// Makes sure everything the build and the QEMU runs need for `arches` is on this machine.
+pub fn ensure(arches: &[Arch]) -> Result {
+    ensure_rust(arches)?;
+    let mut missing: Vec<&Need> = Vec::new();
+    let all: Vec<Need> = arches.iter().flat_map(|&a| needs(a)).collect();
+    for n in &all {
+        if !Path::new(n.probe).exists() && !missing.iter().any(|m| m.package == n.package) {
+            missing.push(n);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|n| n.package).collect();
+    let plain: Vec<&str> = missing.iter().filter(|n| !n.backports).map(|n| n.package).collect();
+    let bpo: Vec<&str> = missing.iter().filter(|n| n.backports).map(|n| n.package).collect();
+    let is_root = is_root();
+    if !is_root || !util::have("apt-get") {
+        return Err(format!(
+            "missing host packages: {}\n  install them as root (Debian 12):\n{}",
+            names.join(" "),
+            install_script(&plain, &bpo)
+        ));
+    }
+    util::step(&format!("installing host packages: {}", names.join(" ")));
+    if !bpo.is_empty() && !Path::new(BACKPORTS).exists() {
+        util::write(
+            Path::new(BACKPORTS),
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\n\
+             Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
+        )?;
+    }
+    apt_update()?;
+    if !plain.is_empty() {
+        apt_install(&plain, None)?;
+    }
+    if !bpo.is_empty() {
+        apt_install(&bpo, Some("bookworm-backports"))?;
+    }
+    Ok(())
+}
+
+fn install_script(plain: &[&str], bpo: &[&str]) -> String {
+    let mut s = String::new();
+    if !bpo.is_empty() {
+        s += &format!(
+            "    echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list\n"
+        );
+    }
+    s += "    apt-get update\n";
+    if !plain.is_empty() {
+        s += &format!("    apt-get install -y {}\n", plain.join(" "));
+    }
+    if !bpo.is_empty() {
+        s += &format!("    apt-get install -y -t bookworm-backports {}\n", bpo.join(" "));
+    }
+    s
+}
+
+/// `apt-get update` (root only).
+pub fn apt_update() -> Result {
+    util::run(cmd("apt-get", ["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| format!("{e}\n  (needs root and network access to Debian's archive)"))
+}
+
+fn apt_install(pkgs: &[&str], release: Option<&str>) -> Result {
+    let mut c = cmd("apt-get", ["install", "-y", "-q", "--no-install-recommends"]);
+    if let Some(r) = release {
+        c.args(["-t", r]);
+    }
+    util::run(c.args(pkgs).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn is_root() -> bool {
+    util::output(&mut cmd("id", ["-u"])).is_ok_and(|s| s.trim() == "0")
+}
+
+/// rust-src (for `-Zbuild-std`) and the kernel and guest targets.
+fn ensure_rust(arches: &[Arch]) -> Result {
+    let installed = util::output(&mut cmd("rustup", ["target", "list", "--installed"]))
+        .map_err(|e| format!("{e}\n  (this project needs rustup: https://rustup.rs)"))?;
+    let wanted: Vec<&str> = arches
+        .iter()
+        .flat_map(|a| [a.kernel_target(), a.guest_target()])
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if !wanted.is_empty() {
+        util::step(&format!("rustup target add {}", wanted.join(" ")));
+        util::run(cmd("rustup", ["target", "add"]).args(&wanted))?;
+    }
+    let components = util::output(&mut cmd("rustup", ["component", "list", "--installed"]))?;
+    if !components.lines().any(|l| l.starts_with("rust-src")) {
+        util::step("rustup component add rust-src");
+        util::run(&mut cmd("rustup", ["component", "add", "rust-src"]))?;
+    }
+    Ok(())
+}

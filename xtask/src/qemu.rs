@@ -1,0 +1,575 @@
+//! Booting a kernel + initramfs in QEMU and collecting what the guest prints on its serial port.
+//!
+//! The guest is the `q35` machine on x86_64 and `virt` on arm64. Acceleration is TCG unless KVM
+//! provably works (see [`kvm_usable`]); `XTASK_ACCEL=tcg|kvm` overrides the choice.
+
+use crate::arch::Arch;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The line a guest prints right before powering off; QEMU is killed if it lingers after it.
+pub const POWEROFF_MARKER: &str = "ktest: poweroff";
+
+/// How long QEMU may take to exit after the guest printed [`POWEROFF_MARKER`].
+const POWEROFF_GRACE: Duration = Duration::from_secs(5);
+
+/// One boot of a guest.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// The guest architecture (selects the QEMU binary, machine and console).
+    pub arch: Arch,
+    /// The kernel: a bzImage, an ELF vmlinux with a PVH note (x86_64), or an arm64 `Image`
+    /// (gzip-compressed is fine).
+    pub kernel: PathBuf,
+    /// The initramfs (a `newc` cpio archive, see `cpio.rs`).
+    pub initrd: PathBuf,
+    /// Extra kernel parameters, appended after `console=... panic=-1`.
+    pub append: String,
+    /// Guest memory in MiB.
+    pub memory_mb: u32,
+    /// Number of virtual CPUs.
+    pub cpus: u32,
+    /// QEMU is killed after this long (non-interactive boots only).
+    pub timeout: Duration,
+    /// Where the serial output is streamed to (created or truncated; flushed line by line).
+    pub log: PathBuf,
+    /// Connect the serial console to the terminal (`-serial mon:stdio`: Ctrl-A X quits) instead
+    /// of capturing it; the output is still copied to `log` and returned, `timeout` is ignored.
+    pub interactive: bool,
+    /// More QEMU arguments, appended last.
+    pub extra_args: Vec<String>,
+}
+
+/// What a boot produced.
+#[derive(Clone, Debug)]
+pub struct BootOutput {
+    /// Everything the guest printed on its serial console, `\r\n` turned into `\n`.
+    pub serial: String,
+    /// QEMU was killed because [`Boot::timeout`] elapsed.
+    pub timed_out: bool,
+    /// QEMU's exit code; `None` if it was killed (by us on a timeout or after the poweroff
+    /// marker, or by a signal).
+    pub status: Option<i32>,
+}
+
+/// The QEMU system emulator for `arch`.
+pub fn qemu_binary(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "qemu-system-x86_64",
+        Arch::Arm64 => "qemu-system-aarch64",
+    }
+}
+
+/// The guest's serial console device, for `console=`.
+pub fn console(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "ttyS0",
+        Arch::Arm64 => "ttyAMA0",
+    }
+}
+
+/// Whether a boot of `arch` uses KVM: `XTASK_ACCEL=kvm|tcg` if set, else KVM only for the host's
+/// own architecture when [`kvm_usable`].
+pub fn use_kvm(arch: Arch) -> bool {
+    match std::env::var("XTASK_ACCEL").as_deref() {
+        Ok("kvm") => true,
+        Ok("tcg") => false,
+        _ => host_arch() == Some(arch) && kvm_usable(),
+    }
+}
+
+fn host_arch() -> Option<Arch> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(Arch::X86_64),
+        "aarch64" => Some(Arch::Arm64),
+        _ => None,
+    }
+}
+
+/// The QEMU command line for `boot` (without stdio setup).
+pub fn command(boot: &Boot) -> Command {
+    let kvm = use_kvm(boot.arch);
+    let (machine, cpu) = match (boot.arch, kvm) {
+        (_, true) => (if boot.arch == Arch::X86_64 { "q35" } else { "virt" }, "host"),
+        (Arch::X86_64, false) => ("q35", "max"),
+        // Emulating the architected pointer-authentication hash is slow under TCG.
+        (Arch::Arm64, false) => ("virt", "max,pauth-impdef=on"),
+    };
+    let accel = match (kvm, boot.cpus > 1) {
+        (true, _) => "kvm",
+        (false, true) => "tcg,thread=multi",
+        (false, false) => "tcg",
+    };
+    let append = format!("console={} panic=-1 {}", console(boot.arch), boot.append);
+    let mut c = Command::new(qemu_binary(boot.arch));
+    c.args(["-machine", machine, "-cpu", cpu, "-accel", accel])
+        .args(["-m", &boot.memory_mb.to_string(), "-smp", &boot.cpus.to_string()])
+        .arg("-kernel")
+        .arg(&boot.kernel)
+        .arg("-initrd")
+        .arg(&boot.initrd)
+        .args(["-append", append.trim_end()])
+        // No default NIC, VGA, serial or monitor; -no-reboot makes a guest reboot/panic exit.
+        .args(["-nodefaults", "-no-reboot", "-display", "none"]);
+    if boot.interactive {
+        c.args(["-serial", "mon:stdio"]);
+    } else {
+        c.args(["-serial", "stdio", "-monitor", "none"]);
+    }
+    c.args(&boot.extra_args);
+    c
+}
+
+/// Renders a command line for messages.
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        let a = a.to_string_lossy();
+        s.push(' ');
+        if a.contains(' ') {
+            s.push_str(&format!("'{a}'"));
+        } else {
+            s.push_str(&a);
+        }
+    }
+    s
+}
+
+/// What the serial reader thread tells the waiting thread.
+enum Event {
+    Marker,
+    Eof,
+}
+
+/// Boots `boot` and waits for QEMU to exit, the timeout, or the poweroff marker (+5 s).
+///
+/// QEMU's stderr goes to ours. The child is always reaped, also on errors.
+pub fn run(boot: &Boot) -> io::Result<BootOutput> {
+    let mut cmd = command(boot);
+    let shown = show(&cmd);
+    let ctx = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    if let Some(dir) = boot.log.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| ctx(&format!("creating {}", dir.display()), e))?;
+    }
+    let mut log = File::create(&boot.log)
+        .map_err(|e| ctx(&format!("creating the serial log {}", boot.log.display()), e))?;
+    cmd.stdin(if boot.interactive { Stdio::inherit() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().map_err(|e| ctx(&format!("cannot run `{shown}`"), e))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    let echo = boot.interactive;
+    let reader = thread::spawn(move || -> io::Result<String> {
+        let mut serial = String::new();
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 8192];
+        let mut result = Ok(());
+        loop {
+            let n = match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            if echo {
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+            }
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line[..nl]);
+                let line = line.trim_end_matches('\r');
+                if line.trim_end().ends_with(POWEROFF_MARKER) {
+                    let _ = tx.send(Event::Marker);
+                }
+                serial.push_str(line);
+                serial.push('\n');
+                if result.is_ok() {
+                    result = writeln!(log, "{line}");
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let line = String::from_utf8_lossy(&pending);
+            serial.push_str(&line);
+            if result.is_ok() {
+                result = write!(log, "{line}");
+            }
+        }
+        let _ = tx.send(Event::Eof);
+        result.map(|()| serial)
+    });
+
+    let started = Instant::now();
+    let deadline = (!boot.interactive).then(|| started + boot.timeout);
+    let mut marker_deadline: Option<Instant> = None;
+    let mut timed_out = false;
+    let mut killed = false;
+    loop {
+        let until = [deadline, marker_deadline].into_iter().flatten().min();
+        let event = match until {
+            Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match event {
+            Ok(Event::Marker) => {
+                marker_deadline.get_or_insert(Instant::now() + POWEROFF_GRACE);
+            }
+            Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                timed_out = deadline.is_some_and(|d| Instant::now() >= d)
+                    && marker_deadline.is_none_or(|m| m > Instant::now());
+                let _ = child.kill();
+                killed = true;
+                break;
+            }
+        }
+    }
+    // The serial pipe is closed: QEMU is exiting (or was killed). Reap it in any case.
+    let status = reap(&mut child, Duration::from_secs(10))
+        .map_err(|e| ctx(&format!("waiting for `{shown}`"), e))?;
+    let serial = reader
+        .join()
+        .map_err(|_| io::Error::other("the serial reader thread panicked"))?
+        .map_err(|e| ctx(&format!("reading QEMU's serial output into {}", boot.log.display()), e))?;
+    Ok(BootOutput { serial, timed_out, status: if killed { None } else { status.code() } })
+}
+
+/// Waits up to `grace` for `child` to exit, then kills it; returns its exit status.
+fn reap(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
+    let end = Instant::now() + grace;
+    while Instant::now() < end {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait()
+}
+
+/// Whether `/dev/kvm` really works on this host (cached): the CPU advertises vmx/svm (x86) and
+/// `KVM_GET_API_VERSION`, `KVM_CREATE_VM` and `KVM_CREATE_VCPU` succeed. A `/dev/kvm` that
+/// exists but is a broken nested backend, where `-accel kvm` hangs or aborts, fails this.
+pub fn kvm_usable() -> bool {
+    static USABLE: OnceLock<bool> = OnceLock::new();
+    *USABLE.get_or_init(probe_kvm)
+}
+
+fn probe_kvm() -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const KVM_GET_API_VERSION: u64 = 0xae00;
+    const KVM_CREATE_VM: u64 = 0xae01;
+    const KVM_CREATE_VCPU: u64 = 0xae41;
+    extern "C" {
+        fn ioctl(fd: i32, request: u64, ...) -> i32;
+    }
+    if cfg!(target_arch = "x86_64") {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let virt = cpuinfo.lines().filter(|l| l.starts_with("flags")).any(|l| {
+            l.split_whitespace().any(|f| f == "vmx" || f == "svm")
+        });
+        if !virt {
+            return false;
+        }
+    }
+    let Ok(kvm) = fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") else {
+        return false;
+    };
+    // SAFETY: KVM_GET_API_VERSION takes no argument; the fd is open for the whole call.
+    if unsafe { ioctl(kvm.as_raw_fd(), KVM_GET_API_VERSION, 0u64) } != 12 {
+        return false;
+    }
+    // SAFETY: KVM_CREATE_VM takes the machine type (0: default) and returns a new fd or -1.
+    let vm = unsafe { ioctl(kvm.as_raw_fd(), KVM_CREATE_VM, 0u64) };
+    if vm < 0 {
+        return false;
+    }
+    // SAFETY: `vm` is a fresh fd that nothing else owns; OwnedFd closes it.
+    let vm = unsafe { OwnedFd::from_raw_fd(vm) };
+    // SAFETY: KVM_CREATE_VCPU takes the vcpu id and returns a new fd or -1.
+    let vcpu = unsafe { ioctl(vm.as_raw_fd(), KVM_CREATE_VCPU, 0u64) };
+    if vcpu < 0 {
+        return false;
+    }
+    // SAFETY: `vcpu` is a fresh fd that nothing else owns; dropping the OwnedFd closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(vcpu) });
+    true
+}
+
+/// Problem markers that count only at the start of a message: elsewhere they are benign
+/// (`RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable ...`).
+const SPLAT_AT_START: &[&str] = &["BUG:", "WARNING:", "INFO: task "];
+
+/// Problem markers that count anywhere in a line.
+const SPLAT_ANYWHERE: &[&str] = &[
+    "kernel BUG at",
+    "Oops",
+    "general protection fault",
+    "Unable to handle kernel",
+    "Kernel panic",
+    "KASAN:",
+    "UBSAN:",
+    "KFENCE:",
+    "possible recursive locking",
+    "possible circular locking",
+    "inconsistent lock state",
+    "suspicious RCU usage",
+    "sleeping function called from invalid context",
+    "list_add corruption",
+    "list_del corruption",
+    "unreferenced object 0x",
+    "new suspected memory leak",
+    "Call Trace:",
+    "RCU stall",
+    "detected stalls on CPU",
+    "self-detected stall on CPU",
+    "soft lockup",
+    "hard LOCKUP",
+    "blocked for more than",
+    "hung_task",
+    "[ cut here ]",
+];
+
+/// Lines of context kept after a matching line.
+const SPLAT_CONTEXT: usize = 5;
+
+/// The kernel problems (oopses, warnings, lockdep reports, stalls, leaks...) in a console log.
+///
+/// Each entry is a matching line plus up to 5 following lines; matches within an entry extend
+/// it, so one splat gives one entry. Lines mentioning the command line never match (parameters
+/// such as `hung_task_panic=1` would).
+pub fn splats(log: &str) -> Vec<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !is_splat(lines[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = (i + 1 + SPLAT_CONTEXT).min(lines.len());
+        i += 1;
+        while i < end {
+            if is_splat(lines[i]) {
+                end = (i + 1 + SPLAT_CONTEXT).min(lines.len());
+            }
+            i += 1;
+        }
+        out.push(lines[start..end].join("\n"));
+    }
+    out
+}
+
+fn is_splat(line: &str) -> bool {
+    if line.contains("command line") || line.contains("Command line") {
+        return false;
+    }
+    let msg = message(line);
+    SPLAT_AT_START.iter().any(|p| msg.starts_with(p)) || SPLAT_ANYWHERE.iter().any(|p| msg.contains(p))
+}
+
+/// A console line without its `<level>`, `[timestamp]` and `[caller]` prefixes.
+fn message(line: &str) -> &str {
+    let mut s = line.trim_start();
+    if let Some(rest) = s.strip_prefix('<') {
+        if let Some((level, rest)) = rest.split_once('>') {
+            if level.chars().all(|c| c.is_ascii_digit()) {
+                s = rest;
+            }
+        }
+    }
+    while let Some(rest) = s.strip_prefix('[') {
+        let Some((inside, rest)) = rest.split_once(']') else { break };
+        let stamp = |c: char| c.is_ascii_digit() || c == '.' || c == ' ' || c == 'T' || c == 'C';
+        if !inside.chars().all(stamp) {
+            break;
+        }
+        s = rest.trim_start();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot(arch: Arch, cpus: u32, interactive: bool) -> Boot {
+        Boot {
+            arch,
+            kernel: "/k/vmlinux".into(),
+            initrd: "/k/initrd.cpio".into(),
+            append: "quiet".into(),
+            memory_mb: 512,
+            cpus,
+            timeout: Duration::from_secs(60),
+            log: "/tmp/serial.log".into(),
+            interactive,
+            extra_args: vec!["-snapshot".into()],
+        }
+    }
+
+    fn args(b: &Boot) -> Vec<String> {
+        command(b).get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    fn after<'a>(args: &'a [String], flag: &str) -> &'a str {
+        let i = args.iter().position(|a| a == flag).unwrap_or_else(|| panic!("no {flag}"));
+        &args[i + 1]
+    }
+
+    #[test]
+    fn command_lines() {
+        std::env::set_var("XTASK_ACCEL", "tcg");
+        let x = args(&boot(Arch::X86_64, 2, false));
+        assert_eq!(command(&boot(Arch::X86_64, 2, false)).get_program(), "qemu-system-x86_64");
+        assert_eq!(after(&x, "-machine"), "q35");
+        assert_eq!(after(&x, "-cpu"), "max");
+        assert_eq!(after(&x, "-accel"), "tcg,thread=multi");
+        assert_eq!(after(&x, "-m"), "512");
+        assert_eq!(after(&x, "-smp"), "2");
+        assert_eq!(after(&x, "-kernel"), "/k/vmlinux");
+        assert_eq!(after(&x, "-initrd"), "/k/initrd.cpio");
+        assert_eq!(after(&x, "-append"), "console=ttyS0 panic=-1 quiet");
+        assert_eq!(after(&x, "-serial"), "stdio");
+        assert_eq!(after(&x, "-monitor"), "none");
+        assert!(x.contains(&"-no-reboot".to_string()));
+        assert_eq!(x.last().unwrap(), "-snapshot");
+
+        let a = args(&boot(Arch::Arm64, 1, true));
+        assert_eq!(command(&boot(Arch::Arm64, 1, true)).get_program(), "qemu-system-aarch64");
+        assert_eq!(after(&a, "-machine"), "virt");
+        assert!(after(&a, "-cpu").starts_with("max"));
+        assert_eq!(after(&a, "-accel"), "tcg");
+        assert_eq!(after(&a, "-append"), "console=ttyAMA0 panic=-1 quiet");
+        assert_eq!(after(&a, "-serial"), "mon:stdio");
+        assert!(!a.contains(&"-monitor".to_string()));
+    }
+
+    /// Excerpts of a clean Debian 6.1 boot under QEMU TCG: nothing in here is a problem.
+    const CLEAN_BOOT: &str = r#"[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)
+[    0.000000] Command line: console=ttyS0 panic=-1 hung_task_panic=1 oops=panic
+[    0.000000] x86/fpu: Supporting XSAVE feature 0x001: 'x87 floating point registers'
+[    0.000000] x86/fpu: Enabled xstate features 0x7, context size is 832 bytes, using 'standard' format.
+[    0.000000] signal: max sigframe size: 1776
+[    0.000000] Kernel command line: console=ttyS0 panic=-1 hung_task_panic=1 oops=panic
+[    0.006000] tsc: Marking TSC unstable due to clocksource watchdog
+[    0.112016] Spectre V1 : Mitigation: usercopy/swapgs barriers and __user pointer sanitization
+[    0.112214] Spectre V2 : Mitigation: Retpolines
+[    0.112316] Spectre V2 : Spectre v2 / SpectreRSB mitigation: Filling RSB on context switch
+[    0.112519] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!
+[    0.112619] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks, data leaks possible!
+[    0.112719] Speculative Store Bypass: Vulnerable
+[    0.113000] MDS: Vulnerable: Clear CPU buffers attempted, no microcode
+[    0.245000] rcu: Hierarchical SRCU implementation.
+[    0.245100] rcu: 	Max phase no-delay instances is 1000.
+[    0.412000] [Firmware Bug]: TSC doesn't count with P0 frequency!
+[    0.861000] ACPI: PM: (supports S0 S3 S4 S5)
+[    1.230000] Freeing unused kernel image (initmem) memory: 2796K
+[    1.500000] clocksource: timekeeping watchdog on CPU0: Marking clocksource 'tsc-early' as unstable because the skew is too large:
+[    1.800000] chardev: loading out-of-tree module taints kernel.
+[    1.800100] chardev: module verification failed: signature and/or required key missing - tainting kernel
+[    2.000000] ACPI: PM: Preparing to enter system sleep state S5
+[    2.000100] reboot: Power down
+"#;
+
+    #[test]
+    fn clean_boot_has_no_splats() {
+        assert_eq!(splats(CLEAN_BOOT), Vec::<String>::new());
+    }
+
+    #[test]
+    fn warn_splat_is_one_entry_with_context() {
+        let log = format!(
+            "{CLEAN_BOOT}[    3.000000] ------------[ cut here ]------------\n\
+             [    3.000001] WARNING: CPU: 0 PID: 75 at drivers/chardev/src/lib.rs:42 chardev_init+0x1a/0x30 [chardev]\n\
+             [    3.000002] Modules linked in: chardev(OE+)\n\
+             [    3.000003] CPU: 0 PID: 75 Comm: insmod Tainted: G           OE      6.1.0-56-amd64 #1\n\
+             [    3.000004] RIP: 0010:chardev_init+0x1a/0x30 [chardev]\n\
+             [    3.000005] Call Trace:\n\
+             [    3.000006]  <TASK>\n\
+             [    3.000007]  do_one_initcall+0x56/0x220\n\
+             [    3.000008]  do_init_module+0x4a/0x1f0\n\
+             [    3.000009]  __do_sys_finit_module+0xac/0x120\n\
+             [    3.000010]  do_syscall_64+0x55/0xb0\n\
+             [    3.000011]  entry_SYSCALL_64_after_hwframe+0x6e/0xd8\n\
+             [    3.000012]  </TASK>\n\
+             [    3.000013] ---[ end trace 0000000000000000 ]---\n\
+             ok 1 chardev.open\n"
+        );
+        let s = splats(&log);
+        assert_eq!(s.len(), 1, "{s:#?}");
+        assert!(s[0].starts_with("[    3.000000] ------------[ cut here ]"));
+        assert!(s[0].contains("WARNING: CPU: 0 PID: 75"));
+        assert!(s[0].ends_with("entry_SYSCALL_64_after_hwframe+0x6e/0xd8"), "{}", s[0]);
+    }
+
+    #[test]
+    fn each_kind_of_problem_is_found() {
+        let samples = [
+            "[   12.1] BUG: kernel NULL pointer dereference, address: 0000000000000008",
+            "[   12.1] BUG: sleeping function called from invalid context at mm/slab.h:723",
+            "[   12.1] kernel BUG at lib/list_debug.c:54!",
+            "[   12.1] Oops: 0002 [#1] PREEMPT SMP NOPTI",
+            "[   12.1] Internal error: Oops: 96000005 [#1] SMP",
+            "[   12.1] general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP NOPTI",
+            "[   12.1] Unable to handle kernel paging request at virtual address dead000000000108",
+            "[   12.1] Kernel panic - not syncing: Fatal exception",
+            "[   12.1] BUG: KASAN: slab-use-after-free in chardev_read+0x3c/0x90 [chardev]",
+            "[   12.1] UBSAN: array-index-out-of-bounds in drivers/chardev/src/lib.rs:10:5",
+            "[   12.1] WARNING: possible recursive locking detected",
+            "[   12.1] WARNING: possible circular locking dependency detected",
+            "[   12.1] WARNING: inconsistent lock state",
+            "[   12.1] list_add corruption. prev->next should be next (ffff8880), but was 0000000000000000.",
+            "[   12.1] list_del corruption, ffff888003c1e0a8->next is LIST_POISON1 (dead000000000100)",
+            "[   12.1] kmemleak: unreferenced object 0xffff888004d3c000 (size 64):",
+            "[   12.1] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+            "unreferenced object 0xffff888004d3c000 (size 64):",
+            "[   12.1] Call Trace:",
+            "[   33.1] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+            "[   33.1] rcu: INFO: rcu_preempt self-detected stall on CPU",
+            "[   33.1] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [insmod:75]",
+            "[  243.1] INFO: task insmod:75 blocked for more than 120 seconds.",
+            "[  243.1] \"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.",
+            "<4>[   12.1] WARNING: CPU: 1 PID: 1 at kernel/foo.c:1 f+0x1/0x2",
+        ];
+        for s in samples {
+            let log = format!("{CLEAN_BOOT}{s}\n[   99.0] after\n");
+            let found = splats(&log);
+            assert_eq!(found.len(), 1, "{s}: {found:?}");
+            assert_eq!(found[0], format!("{s}\n[   99.0] after"));
+        }
+    }
+
+    #[test]
+    fn separate_splats_are_separate_entries() {
+        let mut log = String::from("Oops: 0000 [#1]\n");
+        for i in 0..10 {
+            log.push_str(&format!("line {i}\n"));
+        }
+        log.push_str("Kernel panic - not syncing: Fatal exception\n");
+        let s = splats(&log);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].lines().count(), 1 + SPLAT_CONTEXT);
+        assert_eq!(s[1], "Kernel panic - not syncing: Fatal exception");
+    }
+
+    #[test]
+    fn message_prefixes() {
+        assert_eq!(message("<4>[   12.000001][    T1] BUG: x"), "BUG: x");
+        assert_eq!(message("[Firmware Bug]: TSC"), "[Firmware Bug]: TSC");
+        assert_eq!(message("plain"), "plain");
+    }
+}
