@@ -25,6 +25,8 @@ const FUNCTIONS: &[&str] = &[
     "mutex_unlock",
     "mutex_lock_interruptible",
     "compat_ptr_ioctl",
+    "vm_mmap",
+    "vm_munmap",
     "rust_helper_.*",
 ];
 const TYPES: &[&str] = &[
@@ -44,6 +46,8 @@ const VARS: &[&str] = &[
     "param_ops_bool",
     "E[A-Z0-9]+",
     "ERESTARTSYS",
+    "PROT_(READ|WRITE|NONE)",
+    "MAP_(PRIVATE|ANONYMOUS)",
 ];
 
 fn main() {

@@ -109,10 +109,56 @@ pub fn try_box_with<T>(value: T, flags: Gfp) -> Result<Box<T>> {
     }
 }
 
+/// A raw, uninitialised heap block of a given layout, freed on drop: for code that needs
+/// memory by size and alignment rather than by type (and for testing the allocator itself).
+///
+/// # Invariants
+/// `ptr` is a live block from [`ALLOCATOR`] allocated with `layout`.
+pub struct RawBlock {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl RawBlock {
+    /// Allocates `layout` with `flags`; `ENOMEM` if the allocator cannot (also for alignments
+    /// above PAGE_SIZE, which kmalloc cannot guarantee).
+    pub fn new(layout: Layout, flags: Gfp) -> Result<Self> {
+        // SAFETY: any layout is accepted by `alloc_with` (zero sizes included).
+        let ptr = unsafe { ALLOCATOR.alloc_with(layout, flags) };
+        // INVARIANT: a live block of `layout`.
+        NonNull::new(ptr).map(|ptr| Self { ptr, layout }).ok_or(ENOMEM)
+    }
+
+    /// The block's address.
+    pub fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// The block's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+}
+
+impl Drop for RawBlock {
+    fn drop(&mut self) {
+        // SAFETY: a live block from ALLOCATOR with this layout (type invariant).
+        unsafe { ALLOCATOR.dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+// SAFETY: a heap block is not tied to a thread.
+unsafe impl Send for RawBlock {}
+
+/// An empty vector with room for `capacity` elements (`GFP_KERNEL`).
+pub fn vec_with_capacity<T>(capacity: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(capacity).map_err(|_| ENOMEM)?;
+    Ok(v)
+}
+
 /// Fallible growth for `Vec`: the kernel's replacement for `push`, `extend_from_slice`, ...
 pub trait VecExt<T> {
-    /// Creates an empty vector with room for `capacity` elements.
-    fn try_with_capacity(capacity: usize) -> Result<Vec<T>>;
     /// Appends `value`, growing the buffer if needed.
     fn try_push(&mut self, value: T) -> Result;
     /// Appends a copy of every element of `other`.
@@ -126,12 +172,6 @@ pub trait VecExt<T> {
 }
 
 impl<T> VecExt<T> for Vec<T> {
-    fn try_with_capacity(capacity: usize) -> Result<Vec<T>> {
-        let mut v = Vec::new();
-        v.try_reserve_exact(capacity).map_err(|_| ENOMEM)?;
-        Ok(v)
-    }
-
     fn try_push(&mut self, value: T) -> Result {
         self.try_reserve(1).map_err(|_| ENOMEM)?;
         let len = self.len();

@@ -129,3 +129,69 @@ impl UserSliceWriter {
         self.write_slice(value.as_bytes())
     }
 }
+
+/// Anonymous memory mapped into the current process (`vm_mmap`), unmapped on drop.
+///
+/// For code that needs user memory of its own, such as the self-tests exercising the copy
+/// routines on real user pages. Only valid in process context, in the process that created it
+/// (it must not outlive the system call or module load that made it).
+pub struct UserMapping {
+    addr: usize,
+    len: usize,
+}
+
+impl UserMapping {
+    /// Maps `len` bytes of zeroed, readable and writable user memory (page-rounded by the
+    /// kernel) in the current process.
+    pub fn new(len: usize) -> Result<Self> {
+        // SAFETY: an anonymous private mapping with no file; the kernel picks the address and
+        // checks everything else.
+        let addr = unsafe {
+            bindings::vm_mmap(
+                core::ptr::null_mut(),
+                0,
+                len as _,
+                (bindings::PROT_READ | bindings::PROT_WRITE) as _,
+                (bindings::MAP_PRIVATE | bindings::MAP_ANONYMOUS) as _,
+                0,
+            )
+        } as usize;
+        if addr >= (-(crate::error::MAX_ERRNO as isize)) as usize {
+            return Err(crate::Error::from_errno(addr as isize as i32));
+        }
+        Ok(Self { addr, len })
+    }
+
+    /// The user address of the mapping.
+    pub fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// The mapping's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never, once created).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Unmaps `len` bytes at `offset` inside the mapping (page-aligned), leaving a hole that
+    /// faults: for testing copies that run into unmapped memory.
+    pub fn unmap_range(&mut self, offset: usize, len: usize) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(crate::code::EINVAL);
+        }
+        // SAFETY: the range lies inside our own mapping in the current process.
+        crate::error::to_result(unsafe { bindings::vm_munmap((self.addr + offset) as _, len) })
+    }
+}
+
+impl Drop for UserMapping {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping in the current process (see the type's documentation);
+        // unmapping parts that are already unmapped is harmless.
+        unsafe { bindings::vm_munmap(self.addr as _, self.len) };
+    }
+}
