@@ -2,10 +2,15 @@
 //! in QEMU and runs the tests inside the guest. Run `cargo xtask help` for the commands.
 
 mod arch;
+mod cpio;
 mod deps;
 mod kbuild;
 mod kernel;
+mod ktap;
+mod qemu;
+mod testrun;
 mod util;
+mod vmlinux;
 
 use arch::Arch;
 use std::path::PathBuf;
@@ -94,6 +99,88 @@ fn build(o: &Options) -> Result<Vec<(kernel::Kernel, Vec<kbuild::Built>)>> {
     Ok(out)
 }
 
+/// `qemu-test`: build, boot, test; the records of every architecture.
+fn qemu_test(o: &Options) -> Result<Vec<testrun::Record>> {
+    let opts = testrun::Options { driver: o.driver.clone(), timeout_scale: 1 };
+    let mut records = Vec::new();
+    for (kernel, built) in build(o)? {
+        if let Some(d) = &o.driver {
+            if !built.iter().any(|b| &b.name == d) {
+                return Err(format!("no driver named `{d}` (see drivers/)"));
+            }
+        }
+        records.extend(testrun::run(&kernel, &built, &opts)?);
+    }
+    Ok(records)
+}
+
+/// `qemu-run`: the test guest with an interactive shell.
+fn qemu_run(o: &Options) -> Result {
+    let (kernel, built) = build(o)?.remove(0);
+    let runner = testrun::build_guest(kernel.arch)?;
+    let initrd = testrun::initramfs(kernel.arch, &built, &runner)?;
+    let image = kernel.image.clone().ok_or("no bootable image: pass --kernel-image")?;
+    eprintln!("modules are in /lib/modules; quit QEMU with Ctrl-A X");
+    qemu::run(&qemu::Boot {
+        arch: kernel.arch,
+        kernel: image,
+        initrd,
+        append: "loglevel=4 ktest.shell=1".into(),
+        memory_mb: 1024,
+        cpus: 2,
+        timeout: std::time::Duration::from_secs(u64::MAX / 4),
+        log: util::root().join("target/qemu").join(kernel.arch.name()).join("interactive.log"),
+        interactive: true,
+        extra_args: Vec::new(),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Host unit tests of the whole workspace: (passed, failed).
+fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
+    util::step("cargo test (host unit tests)");
+    let out = std::process::Command::new("cargo")
+        .args(["test", "--workspace"])
+        .current_dir(util::root())
+        .env("KERNEL_SYS_CLANG_ARGS", clang_args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    let (mut passed, mut failed) = (0, 0);
+    for line in stdout.lines().filter_map(|l| l.strip_prefix("test result: ")) {
+        let count = |what: &str| {
+            line.split(';')
+                .find_map(|part| part.trim().strip_suffix(what))
+                .and_then(|n| n.trim().rsplit(' ').next()?.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        passed += count("passed");
+        failed += count("failed");
+    }
+    if !out.status.success() && failed == 0 {
+        failed = 1; // did not compile, or crashed
+    }
+    println!("host unit tests: {passed} passed, {failed} failed");
+    Ok((passed, failed))
+}
+
+/// `test`: host unit tests + QEMU tests, one count line at the end.
+fn test(o: &Options) -> Result<bool> {
+    let arch = o.arch.unwrap_or(Arch::X86_64);
+    deps::ensure(&[arch])?;
+    let kernel = kernel_for(o, arch)?;
+    let clang_args = kernel::clang_args(&kernel)?;
+    let (host_passed, host_failed) = host_tests(&clang_args)?;
+    let records = qemu_test(o)?;
+    let (qemu_passed, qemu_failed) = testrun::summarize(&records);
+    let (passed, failed) = (host_passed + qemu_passed, host_failed + qemu_failed);
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
@@ -101,15 +188,23 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = parse(rest).and_then(|o| match command.as_str() {
-        "build" => build(&o).map(|_| ()),
+        "build" => build(&o).map(|_| true),
+        "qemu-test" => qemu_test(&o).map(|records| {
+            let (passed, failed) = testrun::summarize(&records);
+            println!("{passed} passed, {failed} failed");
+            failed == 0
+        }),
+        "qemu-run" => qemu_run(&o).map(|()| true),
+        "test" => test(&o),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
-            Ok(())
+            Ok(true)
         }
         other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

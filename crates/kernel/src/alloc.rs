@@ -38,6 +38,11 @@ unsafe impl Backend for Kmalloc {
     const MIN_ALIGN: usize = bindings::ARCH_KMALLOC_MINALIGN;
 
     unsafe fn krealloc(ptr: *const u8, size: usize, flags: Gfp) -> *mut u8 {
+        // kmalloc WARNs on sizes beyond its largest order; for Rust callers every allocation is
+        // fallible, so such a request is an ordinary failure (e.g. a huge `try_reserve`).
+        if size > bindings::KMALLOC_MAX_SIZE {
+            return core::ptr::null_mut();
+        }
         // SAFETY: forwarded contract: `ptr` is NULL or a live block from this backend.
         unsafe { bindings::krealloc(ptr.cast(), size, flags.bits()).cast() }
     }

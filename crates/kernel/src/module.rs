@@ -197,6 +197,11 @@ macro_rules! module {
             __MODULE.exit($name)
         }
 
+        // Host unit tests have no init_module; keep the module's code reachable for them.
+        #[cfg(test)]
+        const _: fn(&'static $crate::module::ThisModule) -> $crate::error::Result<$type> =
+            <$type as $crate::module::Module>::init;
+
         #[cfg(not(test))]
         #[global_allocator]
         static __GLOBAL_ALLOCATOR: $crate::alloc::Global = $crate::alloc::Global;
@@ -234,6 +239,7 @@ macro_rules! __module_param {
             ::core::concat!(::core::stringify!($pname), ":", $crate::__param_type!($ptype))
         );
         $crate::__modinfo!("parm", ::core::concat!(::core::stringify!($pname), ":", $pdesc));
+        #[cfg(not(test))]
         const _: () = {
             #[used]
             #[link_section = "__param"]

@@ -1,0 +1,266 @@
+//! `cargo xtask qemu-test`: the modules, the guest test runner and busybox go into an
+//! initramfs; QEMU boots the kernel with it; the guest prints KTAP; the host parses it, scans the
+//! kernel log for splats, checks the `.ko` files with modinfo/readelf and prints a summary.
+//!
+//! Two boots per architecture: the main one (self-tests and driver tests), which must end with
+//! a clean kernel log, and one that panics a module on purpose and checks the exact oops.
+
+use crate::arch::Arch;
+use crate::cpio::Cpio;
+use crate::kbuild::Built;
+use crate::kernel::Kernel;
+use crate::ktap::{self, Outcome};
+use crate::qemu::{self, Boot};
+use crate::util::{self, cmd, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One test's result, as the summary shows it.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// `<arch>.<suite>.<test>`.
+    pub name: String,
+    /// Whether it passed (a skip counts as a failure: a test that did not run did not pass).
+    pub passed: bool,
+    /// Why it failed.
+    pub notes: Vec<String>,
+}
+
+impl Record {
+    fn new(arch: Arch, name: &str, passed: bool, notes: Vec<String>) -> Record {
+        Record { name: format!("{arch}.{name}"), passed, notes }
+    }
+}
+
+/// Options of a QEMU test run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only this driver's suite (plus the self-tests).
+    pub driver: Option<String>,
+    /// Multiplies every timeout (slow kernels).
+    pub timeout_scale: u32,
+}
+
+/// Where a run's files go: `target/qemu/<arch>/`.
+fn run_dir(arch: Arch) -> PathBuf {
+    util::root().join("target/qemu").join(arch.name())
+}
+
+/// Builds the in-guest runner (`qemu/guest`, a static musl binary).
+pub fn build_guest(arch: Arch) -> Result<PathBuf> {
+    util::step(&format!("cargo: guest test runner for {}", arch.guest_target()));
+    util::run(
+        cmd("cargo", ["build", "--quiet", "--release", "-p", "guest", "--target", arch.guest_target()])
+            .current_dir(util::root())
+            .env_remove("RUSTFLAGS"),
+    )?;
+    Ok(util::root().join("target").join(arch.guest_target()).join("release/ktest"))
+}
+
+/// The busybox binary for guests of `arch`.
+fn busybox(arch: Arch) -> Result<PathBuf> {
+    match arch {
+        Arch::X86_64 => Ok(PathBuf::from("/bin/busybox")),
+        Arch::Arm64 => Err("arm64 guests are not supported yet".into()),
+    }
+}
+
+/// Writes the initramfs: `/init` (the runner), busybox, the modules.
+pub fn initramfs(arch: Arch, modules: &[Built], runner: &Path) -> Result<PathBuf> {
+    let mut c = Cpio::new();
+    for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
+        c.dir(d, 0o755);
+    }
+    c.char_dev("dev/console", 0o600, 5, 1);
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    c.file("init", 0o755, &read(runner)?);
+    let bb = busybox(arch)?;
+    c.file("bin/busybox", 0o755, &read(&bb)?);
+    for applet in ["sh", "ls", "cat", "dmesg", "insmod", "rmmod", "lsmod", "mount", "poweroff", "dd", "grep", "head", "tail", "echo", "ps", "kill", "sleep"] {
+        c.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    for m in modules {
+        c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
+    }
+    let path = run_dir(arch).join("initramfs.cpio");
+    util::write(&path, c.finish())?;
+    Ok(path)
+}
+
+/// The image QEMU boots: on x86_64 the ELF vmlinux inside the bzImage (skips ~4 s of XZ
+/// decompression under TCG), extracted once and cached next to it.
+fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
+    let image = kernel
+        .image
+        .clone()
+        .ok_or_else(|| format!("no bootable image known for {}: pass --kernel-image", kernel.release))?;
+    if kernel.arch != Arch::X86_64 {
+        return Ok(image);
+    }
+    let vmlinux = kernel.work.join("vmlinux");
+    match crate::vmlinux::ensure_vmlinux(&image, &vmlinux) {
+        Ok(()) => Ok(vmlinux),
+        Err(e) => {
+            eprintln!("note: booting the compressed image ({e})");
+            Ok(image)
+        }
+    }
+}
+
+/// Runs the QEMU tests of one architecture; returns one record per test.
+pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Record>> {
+    let arch = kernel.arch;
+    let scale = opts.timeout_scale.max(1);
+    let mut records = ko_checks(kernel, modules);
+    let runner = build_guest(arch)?;
+    let initrd = initramfs(arch, modules, &runner)?;
+    let image = boot_image(kernel)?;
+
+    let mut suites = vec!["selftests".to_string()];
+    for m in modules.iter().filter(|m| m.name != "rust_selftests") {
+        if opts.driver.as_ref().is_none_or(|d| *d == m.name) {
+            suites.push(m.name.clone());
+        }
+    }
+    let main = boot(arch, &image, &initrd, "main", &suites.join(","), 600 * scale, scale)?;
+    records.extend(ktap_records(arch, &main));
+    let splats = qemu::splats(&main.serial);
+    records.push(Record::new(arch, "main_boot.kernel_log_clean", splats.is_empty(), splats));
+
+    let panic = boot(arch, &image, &initrd, "panic", "panic", 120 * scale, scale)?;
+    records.extend(ktap_records(arch, &panic));
+    records.extend(panic_checks(arch, &panic.serial));
+    Ok(records)
+}
+
+/// A finished boot.
+struct BootRun {
+    name: String,
+    serial: String,
+    timed_out: bool,
+    log: PathBuf,
+}
+
+fn boot(arch: Arch, image: &Path, initrd: &Path, name: &str, suites: &str, timeout: u32, scale: u32) -> Result<BootRun> {
+    let log = run_dir(arch).join(format!("{name}.log"));
+    util::step(&format!("qemu: {arch} boot `{name}` (suites: {suites}); serial log {}", log.display()));
+    let started = Instant::now();
+    let out = qemu::run(&Boot {
+        arch,
+        kernel: image.to_path_buf(),
+        initrd: initrd.to_path_buf(),
+        append: format!("loglevel=3 ktest.suites={suites} ktest.timeout_scale={scale}"),
+        memory_mb: 1024,
+        cpus: 2,
+        timeout: Duration::from_secs(timeout.into()),
+        log: log.clone(),
+        interactive: false,
+        extra_args: Vec::new(),
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!("    {name}: {:.1} s{}", started.elapsed().as_secs_f64(), if out.timed_out { " (TIMED OUT)" } else { "" });
+    let ktap_path = log.with_extension("ktap");
+    util::write(&ktap_path, ktap_text(&out.serial))?;
+    Ok(BootRun { name: name.to_string(), serial: out.serial, timed_out: out.timed_out, log })
+}
+
+/// The KTAP part of a serial log: from the first `KTAP version 1` to the kernel-log dump.
+fn ktap_text(serial: &str) -> String {
+    let start = serial.find("KTAP version 1").unwrap_or(serial.len());
+    let end = serial[start..].find("---- kernel log ----").map_or(serial.len(), |e| start + e);
+    serial[start..end].to_string()
+}
+
+/// One record per KTAP test of a boot; a boot without results or that timed out fails.
+fn ktap_records(arch: Arch, run: &BootRun) -> Vec<Record> {
+    let mut out = Vec::new();
+    match ktap::parse(&ktap_text(&run.serial)) {
+        Ok(results) if !results.is_empty() => {
+            for r in results {
+                let (passed, mut notes) = match r.outcome {
+                    Outcome::Pass => (true, Vec::new()),
+                    Outcome::Fail => (false, Vec::new()),
+                    Outcome::Skip(why) => (false, vec![format!("skipped: {why}")]),
+                };
+                if !passed {
+                    notes.extend(r.diagnostics);
+                }
+                out.push(Record::new(arch, &r.name, passed, notes));
+            }
+        }
+        Ok(_) => out.push(Record::new(arch, &format!("{}_boot.results", run.name), false, vec![
+            format!("no test results in {}", run.log.display()),
+        ])),
+        Err(e) => out.push(Record::new(arch, &format!("{}_boot.ktap", run.name), false, vec![e])),
+    }
+    if run.timed_out {
+        out.push(Record::new(arch, &format!("{}_boot.finished", run.name), false, vec![
+            format!("the guest did not power off in time; see {}", run.log.display()),
+        ]));
+    }
+    out
+}
+
+/// The panic boot: the exact report the panic handler must produce.
+fn panic_checks(arch: Arch, serial: &str) -> Vec<Record> {
+    let has = |needle: &str| serial.lines().any(|l| l.contains(needle));
+    let message = "rust_selftests: panicked at crates/selftests/src/lib.rs:";
+    let line = serial.lines().find(|l| l.contains(message)).unwrap_or_default();
+    let message_ok = line.ends_with(": deliberate panic requested by trigger_panic=1");
+    let bug_ok = serial
+        .lines()
+        .any(|l| l.contains("kernel BUG at ") && l.contains("rust_selftests/helpers.c:"));
+    let trace_ok = has("kernel5panic5panic") && has("init_module+") && has("[rust_selftests]");
+    let bugs = serial.matches("kernel BUG at").count();
+    let note = |ok: bool, what: &str| if ok { Vec::new() } else { vec![what.to_string()] };
+    vec![
+        Record::new(arch, "panic.message_at_emerg", message_ok, note(message_ok, &format!("expected `{message}<line>:<col>: deliberate panic requested by trigger_panic=1`, got `{line}`"))),
+        Record::new(arch, "panic.bug_report", bug_ok, note(bug_ok, "no `kernel BUG at .../rust_selftests/helpers.c:N!` line")),
+        Record::new(arch, "panic.backtrace_names_rust_frames", trace_ok, note(trace_ok, "the oops backtrace does not name kernel::panic::panic and init_module of rust_selftests")),
+        Record::new(arch, "panic.exactly_one_oops", bugs == 1, note(bugs == 1, &format!("{bugs} `kernel BUG` reports"))),
+    ]
+}
+
+/// modinfo/readelf checks of every built module.
+fn ko_checks(kernel: &Kernel, modules: &[Built]) -> Vec<Record> {
+    let arch = kernel.arch;
+    let mut out = Vec::new();
+    for m in modules {
+        let field = |f: &str| {
+            util::output(cmd("modinfo", ["-F", f]).arg(&m.ko)).map(|s| s.trim().to_string()).unwrap_or_default()
+        };
+        let sections = util::output(cmd("readelf", ["-SW"]).arg(&m.ko)).unwrap_or_default();
+        let modinfo_sections = sections.lines().filter(|l| l.contains(" .modinfo ")).count();
+        let mut check = |name: &str, ok: bool, why: String| {
+            out.push(Record::new(arch, &format!("ko.{}.{name}", m.name), ok, if ok { vec![] } else { vec![why] }));
+        };
+        let license = field("license");
+        check("license_gpl", license == "GPL", format!("license `{license}`"));
+        let vermagic = field("vermagic");
+        let ok = vermagic.split_whitespace().next() == Some(kernel.release.as_str());
+        check("vermagic", ok, format!("vermagic `{vermagic}`, kernel {}", kernel.release));
+        check("one_modinfo_section", modinfo_sections == 1, format!("{modinfo_sections} .modinfo sections"));
+        if kernel.enabled("RETPOLINE") {
+            let r = field("retpoline");
+            check("retpoline", r == "Y", format!("retpoline `{r}`"));
+        }
+    }
+    out
+}
+
+/// Prints the records and the count line; returns (passed, failed).
+pub fn summarize(records: &[Record]) -> (usize, usize) {
+    let mut passed = 0;
+    for r in records {
+        if r.passed {
+            passed += 1;
+            println!("ok    {}", r.name);
+        } else {
+            println!("FAIL  {}", r.name);
+            for n in &r.notes {
+                println!("        {n}");
+            }
+        }
+    }
+    (passed, records.len() - passed)
+}
