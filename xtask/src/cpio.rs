@@ -62,7 +62,12 @@ impl Cpio {
             }
             end += 1;
         }
-        let entry = Entry { path: path.to_string(), mode, data, rdev };
+        let entry = Entry {
+            path: path.to_string(),
+            mode,
+            data,
+            rdev,
+        };
         match self.entries.iter_mut().find(|e| e.path == path) {
             Some(old) => *old = entry,
             None => self.entries.push(entry),
@@ -79,7 +84,9 @@ impl Cpio {
                 let prefix = format!("{}/", e.path);
                 let subdirs = self.entries.iter().filter(|c| {
                     c.mode & 0o170000 == S_IFDIR
-                        && c.path.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/'))
+                        && c.path
+                            .strip_prefix(&prefix)
+                            .is_some_and(|rest| !rest.contains('/'))
                 });
                 2 + subdirs.count() as u32
             } else {
@@ -178,7 +185,10 @@ mod tests {
             .file("init", 0o755, b"#!/bin/busybox sh\n");
         let m = parse(&c.finish());
         let names: Vec<&str> = m.iter().map(|(n, _, _)| n.as_str()).collect();
-        assert_eq!(names, ["bin", "bin/busybox", "bin/sh", "dev", "dev/console", "init"]);
+        assert_eq!(
+            names,
+            ["bin", "bin/busybox", "bin/sh", "dev", "dev/console", "init"]
+        );
         let by = |n: &str| m.iter().find(|e| e.0 == n).unwrap();
         assert_eq!(by("bin").1[1], 0o040755);
         assert_eq!(by("bin/busybox").1[1], 0o100755);

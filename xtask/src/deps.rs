@@ -53,6 +53,9 @@ const BACKPORTS: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
 /// Makes sure everything the build and the QEMU runs need for `arches` is on this machine.
 pub fn ensure(arches: &[Arch]) -> Result {
     ensure_rust(arches)?;
+    if arches.contains(&Arch::Arm64) {
+        ensure_foreign_arch("arm64")?;
+    }
     let mut missing: Vec<&Need> = Vec::new();
     let all: Vec<Need> = arches.iter().flat_map(|&a| needs(a)).collect();
     for n in &all {
@@ -107,6 +110,45 @@ fn install_script(plain: &[&str], bpo: &[&str]) -> String {
         s += &format!("    apt-get install -y -t bookworm-backports {}\n", bpo.join(" "));
     }
     s
+}
+
+/// Lets apt see another architecture's packages (the arm64 kernel and busybox are downloaded,
+/// never installed).
+fn ensure_foreign_arch(arch: &str) -> Result {
+    let foreign = util::output(&mut cmd("dpkg", ["--print-foreign-architectures"]))?;
+    if foreign.lines().any(|l| l.trim() == arch) {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "apt does not know {arch} packages; as root run:\n    dpkg --add-architecture {arch}\n    apt-get update"
+        ));
+    }
+    util::step(&format!("dpkg --add-architecture {arch}"));
+    util::run(&mut cmd("dpkg", ["--add-architecture", arch]))?;
+    apt_update()
+}
+
+/// A file from a Debian package of another architecture, downloaded and unpacked under
+/// `target/debs/` (not installed): e.g. the arm64 busybox for arm64 guests.
+pub fn file_from_package(package: &str, path: &str) -> Result<std::path::PathBuf> {
+    let dir = util::root().join("target/debs").join(package.replace(':', "_"));
+    let file = dir.join(path.trim_start_matches('/'));
+    if file.exists() {
+        return Ok(file);
+    }
+    util::step(&format!("fetching {package}"));
+    let dl = dir.join("download");
+    util::mkdir(&dl)?;
+    util::run(cmd("apt-get", ["download", "-q", package]).current_dir(&dl))?;
+    for deb in std::fs::read_dir(&dl).map_err(|e| e.to_string())?.flatten() {
+        util::run(cmd("dpkg-deb", ["-x"]).arg(deb.path()).arg(&dir))?;
+    }
+    if file.exists() {
+        Ok(file)
+    } else {
+        Err(format!("{package} has no {path}"))
+    }
 }
 
 /// `apt-get update` (root only).

@@ -54,7 +54,8 @@ pub struct BootOutput {
     /// QEMU was killed because [`Boot::timeout`] elapsed.
     pub timed_out: bool,
     /// QEMU's exit code; `None` if it was killed (by us on a timeout or after the poweroff
-    /// marker, or by a signal).
+    /// marker, or by a signal). A kernel panic with `panic=-1` also exits 0 (`-no-reboot`).
+    #[allow(dead_code)] // API: callers judge boots by their serial output so far
     pub status: Option<i32>,
 }
 
@@ -95,11 +96,15 @@ fn host_arch() -> Option<Arch> {
 /// The QEMU command line for `boot` (without stdio setup).
 pub fn command(boot: &Boot) -> Command {
     let kvm = use_kvm(boot.arch);
-    let (machine, cpu) = match (boot.arch, kvm) {
-        (_, true) => (if boot.arch == Arch::X86_64 { "q35" } else { "virt" }, "host"),
-        (Arch::X86_64, false) => ("q35", "max"),
+    let machine = match boot.arch {
+        Arch::X86_64 => "q35",
+        Arch::Arm64 => "virt",
+    };
+    let cpu = match (kvm, boot.arch) {
+        (true, _) => "host",
+        (false, Arch::X86_64) => "max",
         // Emulating the architected pointer-authentication hash is slow under TCG.
-        (Arch::Arm64, false) => ("virt", "max,pauth-impdef=on"),
+        (false, Arch::Arm64) => "max,pauth-impdef=on",
     };
     let accel = match (kvm, boot.cpus > 1) {
         (true, _) => "kvm",
@@ -107,9 +112,10 @@ pub fn command(boot: &Boot) -> Command {
         (false, false) => "tcg",
     };
     let append = format!("console={} panic=-1 {}", console(boot.arch), boot.append);
+    let (memory, cpus) = (boot.memory_mb.to_string(), boot.cpus.to_string());
     let mut c = Command::new(qemu_binary(boot.arch));
     c.args(["-machine", machine, "-cpu", cpu, "-accel", accel])
-        .args(["-m", &boot.memory_mb.to_string(), "-smp", &boot.cpus.to_string()])
+        .args(["-m", &memory, "-smp", &cpus])
         .arg("-kernel")
         .arg(&boot.kernel)
         .arg("-initrd")
@@ -157,12 +163,22 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     if let Some(dir) = boot.log.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| ctx(&format!("creating {}", dir.display()), e))?;
     }
-    let mut log = File::create(&boot.log)
-        .map_err(|e| ctx(&format!("creating the serial log {}", boot.log.display()), e))?;
-    cmd.stdin(if boot.interactive { Stdio::inherit() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().map_err(|e| ctx(&format!("cannot run `{shown}`"), e))?;
+    let mut log = File::create(&boot.log).map_err(|e| {
+        ctx(
+            &format!("creating the serial log {}", boot.log.display()),
+            e,
+        )
+    })?;
+    cmd.stdin(if boot.interactive {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ctx(&format!("cannot run `{shown}`"), e))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     let echo = boot.interactive;
@@ -212,7 +228,9 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     });
 
     let started = Instant::now();
-    let deadline = (!boot.interactive).then(|| started + boot.timeout);
+    let deadline = started
+        .checked_add(boot.timeout)
+        .filter(|_| !boot.interactive);
     let mut marker_deadline: Option<Instant> = None;
     let mut timed_out = false;
     let mut killed = false;
@@ -242,8 +260,17 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     let serial = reader
         .join()
         .map_err(|_| io::Error::other("the serial reader thread panicked"))?
-        .map_err(|e| ctx(&format!("reading QEMU's serial output into {}", boot.log.display()), e))?;
-    Ok(BootOutput { serial, timed_out, status: if killed { None } else { status.code() } })
+        .map_err(|e| {
+            ctx(
+                &format!("reading QEMU's serial output into {}", boot.log.display()),
+                e,
+            )
+        })?;
+    Ok(BootOutput {
+        serial,
+        timed_out,
+        status: if killed { None } else { status.code() },
+    })
 }
 
 /// Waits up to `grace` for `child` to exit, then kills it; returns its exit status.
@@ -277,14 +304,19 @@ fn probe_kvm() -> bool {
     }
     if cfg!(target_arch = "x86_64") {
         let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let virt = cpuinfo.lines().filter(|l| l.starts_with("flags")).any(|l| {
-            l.split_whitespace().any(|f| f == "vmx" || f == "svm")
-        });
+        let virt = cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
         if !virt {
             return false;
         }
     }
-    let Ok(kvm) = fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") else {
+    let Ok(kvm) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    else {
         return false;
     };
     // SAFETY: KVM_GET_API_VERSION takes no argument; the fd is open for the whole call.
@@ -305,7 +337,38 @@ fn probe_kvm() -> bool {
     }
     // SAFETY: `vcpu` is a fresh fd that nothing else owns; dropping the OwnedFd closes it.
     drop(unsafe { OwnedFd::from_raw_fd(vcpu) });
-    true
+    drop(vm);
+    // Finally let QEMU itself set up a KVM vCPU (where MSR setup fails on broken nested
+    // backends) and quit at once from the monitor.
+    let Some(arch) = host_arch() else {
+        return false;
+    };
+    let machine = if arch == Arch::X86_64 { "q35" } else { "virt" };
+    let args = [
+        "-machine",
+        machine,
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-m",
+        "64",
+        "-nodefaults",
+    ];
+    let child = Command::new(qemu_binary(arch))
+        .args(args)
+        .args(["-display", "none", "-S", "-monitor", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"quit\n");
+    matches!(reap(&mut child, Duration::from_secs(10)), Ok(s) if s.success())
 }
 
 /// Problem markers that count only at the start of a message: elsewhere they are benign
@@ -332,6 +395,7 @@ const SPLAT_ANYWHERE: &[&str] = &[
     "unreferenced object 0x",
     "new suspected memory leak",
     "Call Trace:",
+    "Call trace:", // arm64
     "RCU stall",
     "detected stalls on CPU",
     "self-detected stall on CPU",
@@ -347,9 +411,9 @@ const SPLAT_CONTEXT: usize = 5;
 
 /// The kernel problems (oopses, warnings, lockdep reports, stalls, leaks...) in a console log.
 ///
-/// Each entry is a matching line plus up to 5 following lines; matches within an entry extend
-/// it, so one splat gives one entry. Lines mentioning the command line never match (parameters
-/// such as `hung_task_panic=1` would).
+/// Each entry is a matching line plus up to 5 following lines, and the whole of an indented
+/// stack trace; matches within an entry extend it, so one splat gives one entry. Lines
+/// mentioning the command line never match (parameters such as `hung_task_panic=1` would).
 pub fn splats(log: &str) -> Vec<String> {
     let lines: Vec<&str> = log.lines().collect();
     let mut out = Vec::new();
@@ -360,15 +424,17 @@ pub fn splats(log: &str) -> Vec<String> {
             continue;
         }
         let start = i;
-        let mut end = (i + 1 + SPLAT_CONTEXT).min(lines.len());
+        let mut end = i + 1 + SPLAT_CONTEXT;
         i += 1;
-        while i < end {
+        while i < end.min(lines.len()) {
             if is_splat(lines[i]) {
-                end = (i + 1 + SPLAT_CONTEXT).min(lines.len());
+                end = i + 1 + SPLAT_CONTEXT;
+            } else if unstamped(lines[i]).starts_with(' ') {
+                end = end.max(i + 2); // a stack frame: keep the trace and the line after it
             }
             i += 1;
         }
-        out.push(lines[start..end].join("\n"));
+        out.push(lines[start..end.min(lines.len())].join("\n"));
     }
     out
 }
@@ -377,29 +443,32 @@ fn is_splat(line: &str) -> bool {
     if line.contains("command line") || line.contains("Command line") {
         return false;
     }
-    let msg = message(line);
-    SPLAT_AT_START.iter().any(|p| msg.starts_with(p)) || SPLAT_ANYWHERE.iter().any(|p| msg.contains(p))
+    let msg = unstamped(line).trim_start();
+    SPLAT_AT_START.iter().any(|p| msg.starts_with(p))
+        || SPLAT_ANYWHERE.iter().any(|p| msg.contains(p))
 }
 
-/// A console line without its `<level>`, `[timestamp]` and `[caller]` prefixes.
-fn message(line: &str) -> &str {
-    let mut s = line.trim_start();
-    if let Some(rest) = s.strip_prefix('<') {
-        if let Some((level, rest)) = rest.split_once('>') {
-            if level.chars().all(|c| c.is_ascii_digit()) {
-                s = rest;
-            }
+/// A console line without its `<level>`, `[timestamp]` and `[caller]` prefixes (and the space
+/// after them); the message's own indentation is kept.
+fn unstamped(line: &str) -> &str {
+    let mut s = line;
+    if let Some((level, rest)) = s.strip_prefix('<').and_then(|r| r.split_once('>')) {
+        if !level.is_empty() && level.chars().all(|c| c.is_ascii_digit()) {
+            s = rest;
         }
     }
-    while let Some(rest) = s.strip_prefix('[') {
-        let Some((inside, rest)) = rest.split_once(']') else { break };
-        let stamp = |c: char| c.is_ascii_digit() || c == '.' || c == ' ' || c == 'T' || c == 'C';
-        if !inside.chars().all(stamp) {
+    let mut stamped = false;
+    while let Some((inside, rest)) = s.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        if inside.is_empty() || !inside.chars().all(|c| " .0123456789TC".contains(c)) {
             break;
         }
-        s = rest.trim_start();
+        (s, stamped) = (rest, true);
     }
-    s
+    if stamped {
+        s.strip_prefix(' ').unwrap_or(s)
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -422,11 +491,17 @@ mod tests {
     }
 
     fn args(b: &Boot) -> Vec<String> {
-        command(b).get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+        command(b)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     fn after<'a>(args: &'a [String], flag: &str) -> &'a str {
-        let i = args.iter().position(|a| a == flag).unwrap_or_else(|| panic!("no {flag}"));
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("no {flag}"));
         &args[i + 1]
     }
 
@@ -434,7 +509,10 @@ mod tests {
     fn command_lines() {
         std::env::set_var("XTASK_ACCEL", "tcg");
         let x = args(&boot(Arch::X86_64, 2, false));
-        assert_eq!(command(&boot(Arch::X86_64, 2, false)).get_program(), "qemu-system-x86_64");
+        assert_eq!(
+            command(&boot(Arch::X86_64, 2, false)).get_program(),
+            "qemu-system-x86_64"
+        );
         assert_eq!(after(&x, "-machine"), "q35");
         assert_eq!(after(&x, "-cpu"), "max");
         assert_eq!(after(&x, "-accel"), "tcg,thread=multi");
@@ -449,7 +527,10 @@ mod tests {
         assert_eq!(x.last().unwrap(), "-snapshot");
 
         let a = args(&boot(Arch::Arm64, 1, true));
-        assert_eq!(command(&boot(Arch::Arm64, 1, true)).get_program(), "qemu-system-aarch64");
+        assert_eq!(
+            command(&boot(Arch::Arm64, 1, true)).get_program(),
+            "qemu-system-aarch64"
+        );
         assert_eq!(after(&a, "-machine"), "virt");
         assert!(after(&a, "-cpu").starts_with("max"));
         assert_eq!(after(&a, "-accel"), "tcg");
@@ -458,31 +539,39 @@ mod tests {
         assert!(!a.contains(&"-monitor".to_string()));
     }
 
-    /// Excerpts of a clean Debian 6.1 boot under QEMU TCG: nothing in here is a problem.
-    const CLEAN_BOOT: &str = r#"[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)
+    /// Excerpts of clean Debian 6.1 boots under QEMU TCG (`-cpu max` and others), with the
+    /// parameters testrun adds: nothing in here is a problem.
+    const CLEAN_BOOT: &str = r#"[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)
 [    0.000000] Command line: console=ttyS0 panic=-1 hung_task_panic=1 oops=panic
-[    0.000000] x86/fpu: Supporting XSAVE feature 0x001: 'x87 floating point registers'
-[    0.000000] x86/fpu: Enabled xstate features 0x7, context size is 832 bytes, using 'standard' format.
-[    0.000000] signal: max sigframe size: 1776
-[    0.000000] Kernel command line: console=ttyS0 panic=-1 hung_task_panic=1 oops=panic
-[    0.006000] tsc: Marking TSC unstable due to clocksource watchdog
-[    0.112016] Spectre V1 : Mitigation: usercopy/swapgs barriers and __user pointer sanitization
-[    0.112214] Spectre V2 : Mitigation: Retpolines
-[    0.112316] Spectre V2 : Spectre v2 / SpectreRSB mitigation: Filling RSB on context switch
-[    0.112519] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!
-[    0.112619] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks, data leaks possible!
-[    0.112719] Speculative Store Bypass: Vulnerable
-[    0.113000] MDS: Vulnerable: Clear CPU buffers attempted, no microcode
-[    0.245000] rcu: Hierarchical SRCU implementation.
-[    0.245100] rcu: 	Max phase no-delay instances is 1000.
-[    0.412000] [Firmware Bug]: TSC doesn't count with P0 frequency!
-[    0.861000] ACPI: PM: (supports S0 S3 S4 S5)
-[    1.230000] Freeing unused kernel image (initmem) memory: 2796K
-[    1.500000] clocksource: timekeeping watchdog on CPU0: Marking clocksource 'tsc-early' as unstable because the skew is too large:
-[    1.800000] chardev: loading out-of-tree module taints kernel.
-[    1.800100] chardev: module verification failed: signature and/or required key missing - tainting kernel
-[    2.000000] ACPI: PM: Preparing to enter system sleep state S5
-[    2.000100] reboot: Power down
+[    0.000000] tsc: Fast TSC calibration using PIT
+[    0.108627] Kernel command line: console=ttyS0 panic=-1 hung_task_panic=1 oops=panic
+[    0.287317] tsc: Marking TSC unstable due to TSCs unsynchronized
+[    0.287318] tsc: Marking TSC unstable due to clocksource watchdog
+[    0.301358] Spectre V1 : Mitigation: usercopy/swapgs barriers and __user pointer sanitization
+[    0.301876] Spectre V2 : Mitigation: Retpolines
+[    0.301996] Spectre V2 : Spectre v2 / SpectreRSB: Filling RSB on context switch and VMEXIT
+[    0.301997] Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!
+[    0.301998] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks, data leaks possible!
+[    0.302245] Speculative Store Bypass: Vulnerable
+[    0.305285] x86/fpu: Supporting XSAVE feature 0x001: 'x87 floating point registers'
+[    0.305286] x86/fpu: Enabled xstate features 0x21f, context size is 2696 bytes, using 'standard' format.
+[    0.602499] rcu: Hierarchical SRCU implementation.
+[    0.602664] rcu: 	Max phase no-delay instances is 1000.
+[    0.952574] PCI: Using host bridge windows from ACPI; if necessary, use "pci=nocrs" and report a bug
+[    0.952575] [Firmware Bug]: TSC doesn't count with P0 frequency!
+[    1.238548] AMD-Vi: AMD IOMMUv2 functionality not available on this system - This is not a bug.
+[    1.466645] ima: No TPM chip found, activating TPM-bypass!
+[    1.725778] Unstable clock detected, switching default tracing clock to "global"
+[    1.725778] If you want to keep using the local clock, then add:
+[    1.725778]   "trace_clock=local"
+[    1.725778] on the kernel command line
+[    1.839824] Freeing unused kernel image (initmem) memory: 2824K
+[    1.969610] x86/mm: Checked W+X mappings: passed, no W+X pages found.
+[    1.970053] Run /init as init process
+[    2.000000] chardev: loading out-of-tree module taints kernel.
+[    2.000100] chardev: module verification failed: signature and/or required key missing - tainting kernel
+[    2.076899] ACPI: PM: Preparing to enter system sleep state S5
+[    2.077853] reboot: Power down
 "#;
 
     #[test]
@@ -513,7 +602,11 @@ mod tests {
         assert_eq!(s.len(), 1, "{s:#?}");
         assert!(s[0].starts_with("[    3.000000] ------------[ cut here ]"));
         assert!(s[0].contains("WARNING: CPU: 0 PID: 75"));
-        assert!(s[0].ends_with("entry_SYSCALL_64_after_hwframe+0x6e/0xd8"), "{}", s[0]);
+        assert!(
+            s[0].ends_with("---[ end trace 0000000000000000 ]---"),
+            "{}",
+            s[0]
+        );
     }
 
     #[test]
@@ -567,9 +660,13 @@ mod tests {
     }
 
     #[test]
-    fn message_prefixes() {
-        assert_eq!(message("<4>[   12.000001][    T1] BUG: x"), "BUG: x");
-        assert_eq!(message("[Firmware Bug]: TSC"), "[Firmware Bug]: TSC");
-        assert_eq!(message("plain"), "plain");
+    fn console_prefixes() {
+        assert_eq!(unstamped("<4>[   12.000001][    T1] BUG: x"), "BUG: x");
+        assert_eq!(
+            unstamped("[   12.000001]  do_one_initcall+0x56/0x220"),
+            " do_one_initcall+0x56/0x220"
+        );
+        assert_eq!(unstamped("[Firmware Bug]: TSC"), "[Firmware Bug]: TSC");
+        assert_eq!(unstamped("plain"), "plain");
     }
 }

@@ -61,7 +61,7 @@ pub fn build_guest(arch: Arch) -> Result<PathBuf> {
 fn busybox(arch: Arch) -> Result<PathBuf> {
     match arch {
         Arch::X86_64 => Ok(PathBuf::from("/bin/busybox")),
-        Arch::Arm64 => Err("arm64 guests are not supported yet".into()),
+        Arch::Arm64 => crate::deps::file_from_package("busybox-static:arm64", "bin/busybox"),
     }
 }
 

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 const XZ_MAGIC: &[u8] = b"\xfd7zXZ\0";
 
 /// Extracts the ELF kernel from `bzimage` into `out` (written atomically: `out.tmp` + rename).
+/// Fails unless the result is an ELF file with the PVH note that QEMU needs to boot it.
 ///
 /// The compressed payload is located with the setup header's `payload_offset`/`payload_length`
 /// (boot protocol 2.08+), falling back to a scan for the XZ magic. Only XZ payloads are
@@ -29,18 +30,34 @@ pub fn extract_vmlinux(bzimage: &Path, out: &Path) -> io::Result<()> {
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: no XZ-compressed kernel payload found", bzimage.display()),
+                format!(
+                    "{}: no XZ-compressed kernel payload found",
+                    bzimage.display()
+                ),
             )
         })?;
     let elf = xz_decompress(payload).map_err(|e| ctx("decompressing the kernel payload", e))?;
     if !elf.starts_with(b"\x7fELF") {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: the decompressed payload is not an ELF file", bzimage.display()),
+            format!(
+                "{}: the decompressed payload is not an ELF file",
+                bzimage.display()
+            ),
+        ));
+    }
+    if !has_pvh_note(&elf) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: the kernel has no PVH entry note (CONFIG_PVH): QEMU cannot boot it as ELF",
+                bzimage.display()
+            ),
         ));
     }
     let tmp = out.with_extension("tmp");
-    let write_ctx = |e: io::Error| io::Error::new(e.kind(), format!("writing {}: {e}", out.display()));
+    let write_ctx =
+        |e: io::Error| io::Error::new(e.kind(), format!("writing {}: {e}", out.display()));
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(write_ctx)?;
     }
@@ -63,9 +80,18 @@ pub fn ensure_vmlinux(bzimage: &Path, out: &Path) -> io::Result<()> {
 pub fn has_pvh_note(elf: &[u8]) -> bool {
     const PT_NOTE: u32 = 4;
     const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
-    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let u32_at = |o: usize| elf.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
-    let u64_at = |o: usize| elf.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    let u16_at = |o: usize| {
+        elf.get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let u32_at = |o: usize| {
+        elf.get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
     // ELFCLASS64, little endian.
     if !elf.starts_with(b"\x7fELF\x02\x01") {
         return false;
@@ -85,15 +111,19 @@ pub fn has_pvh_note(elf: &[u8]) -> bool {
         let (mut pos, end) = (off as usize, (off + size) as usize);
         // Each note: namesz, descsz, type, name (4-aligned), desc (4-aligned).
         while pos + 12 <= end {
-            let (Some(namesz), Some(descsz), Some(kind)) = (u32_at(pos), u32_at(pos + 4), u32_at(pos + 8))
+            let (Some(namesz), Some(descsz), Some(kind)) =
+                (u32_at(pos), u32_at(pos + 4), u32_at(pos + 8))
             else {
                 return false;
             };
-            let name = elf.get(pos + 12..pos + 12 + namesz as usize).unwrap_or_default();
+            let name = elf
+                .get(pos + 12..pos + 12 + namesz as usize)
+                .unwrap_or_default();
             if kind == XEN_ELFNOTE_PHYS32_ENTRY && name.starts_with(b"Xen") {
                 return true;
             }
-            pos += 12 + (namesz as usize).next_multiple_of(4) + (descsz as usize).next_multiple_of(4);
+            pos +=
+                12 + (namesz as usize).next_multiple_of(4) + (descsz as usize).next_multiple_of(4);
         }
         false
     })
@@ -101,8 +131,14 @@ pub fn has_pvh_note(elf: &[u8]) -> bool {
 
 /// The compressed payload named by the bzImage setup header, if the header has one.
 fn payload(image: &[u8]) -> Option<&[u8]> {
-    let u32_at = |o: usize| image.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
-    let version = image.get(0x206..0x208).map(|b| u16::from_le_bytes([b[0], b[1]]))?;
+    let u32_at = |o: usize| {
+        image
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let version = image
+        .get(0x206..0x208)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))?;
     if image.get(0x202..0x206)? != b"HdrS" || version < 0x208 {
         return None;
     }
@@ -126,7 +162,9 @@ fn xz_decompress(data: &[u8]) -> io::Result<Vec<u8>> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run `xz` (install xz-utils): {e}")))?;
+        .map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run `xz` (install xz-utils): {e}"))
+        })?;
     let mut stdin = child.stdin.take().expect("piped stdin");
     // Feed stdin from another thread so that a full stdout pipe cannot deadlock us.
     let data = data.to_vec();
@@ -172,47 +210,63 @@ mod tests {
         img
     }
 
+    /// A minimal ELF64 with one PT_NOTE program header pointing at a "Xen" note of `kind`.
+    fn fake_elf(kind: u32) -> Vec<u8> {
+        let mut elf = vec![0u8; 0x100];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes()); // e_phoff
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        elf[0x40..0x44].copy_from_slice(&4u32.to_le_bytes()); // p_type = PT_NOTE
+        elf[0x48..0x50].copy_from_slice(&0xc0u64.to_le_bytes()); // p_offset
+        elf[0x60..0x68].copy_from_slice(&20u64.to_le_bytes()); // p_filesz
+        elf[0xc0..0xc4].copy_from_slice(&4u32.to_le_bytes()); // namesz
+        elf[0xc4..0xc8].copy_from_slice(&4u32.to_le_bytes()); // descsz
+        elf[0xc8..0xcc].copy_from_slice(&kind.to_le_bytes()); // type
+        elf[0xcc..0xd0].copy_from_slice(b"Xen\0");
+        elf
+    }
+
     #[test]
     fn extracts_via_header_and_via_scan() {
         let dir = std::env::temp_dir().join(format!("xtask-vmlinux-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let elf = b"\x7fELF\x02\x01 pretend kernel".repeat(100);
+        let elf = fake_elf(18).repeat(50);
+        let out = dir.join("sub/vmlinux");
         for with_header in [true, false] {
             let bz = dir.join("bzImage");
             fs::write(&bz, fake_bzimage(&elf, with_header)).unwrap();
-            let out = dir.join("sub/vmlinux");
             extract_vmlinux(&bz, &out).unwrap();
             assert_eq!(fs::read(&out).unwrap(), elf);
             assert!(!out.with_extension("tmp").exists());
         }
-        // Not an ELF inside: refused, with the file name in the message.
-        fs::write(dir.join("bad"), fake_bzimage(b"MZ not elf", true)).unwrap();
-        let err = extract_vmlinux(&dir.join("bad"), &dir.join("out")).unwrap_err();
-        assert!(err.to_string().contains("not an ELF"), "{err}");
-        fs::write(dir.join("empty"), b"").unwrap();
-        let err = extract_vmlinux(&dir.join("empty"), &dir.join("out")).unwrap_err();
-        assert!(err.to_string().contains("no XZ"), "{err}");
+        // Up to date: not extracted again.
+        fs::write(&out, b"cached").unwrap();
+        ensure_vmlinux(&dir.join("bzImage"), &out).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"cached");
+        // Refused, with the file name in the message: not an ELF, no PVH note, no payload.
+        let cases: [(&str, &[u8], &str); 3] = [
+            ("bad", &fake_bzimage(b"MZ not elf", true), "not an ELF"),
+            ("nopvh", &fake_bzimage(&fake_elf(17), true), "no PVH"),
+            ("empty", b"", "no XZ"),
+        ];
+        for (name, image, message) in cases {
+            fs::write(dir.join(name), image).unwrap();
+            let err = extract_vmlinux(&dir.join(name), &dir.join("out")).unwrap_err();
+            assert!(err.to_string().contains(message), "{err}");
+            assert!(err.to_string().contains(name), "{err}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn pvh_note() {
-        // ELF64 header with one PT_NOTE program header pointing at a "Xen" note of type 18.
-        let mut elf = vec![0u8; 0x100];
-        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
-        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes()); // phoff
-        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // phentsize
-        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // phnum
-        elf[0x40..0x44].copy_from_slice(&4u32.to_le_bytes()); // PT_NOTE
-        elf[0x48..0x50].copy_from_slice(&0xc0u64.to_le_bytes()); // p_offset
-        elf[0x60..0x68].copy_from_slice(&20u64.to_le_bytes()); // p_filesz
-        elf[0xc0..0xc4].copy_from_slice(&4u32.to_le_bytes()); // namesz
-        elf[0xc4..0xc8].copy_from_slice(&4u32.to_le_bytes()); // descsz
-        elf[0xc8..0xcc].copy_from_slice(&18u32.to_le_bytes()); // type
-        elf[0xcc..0xd0].copy_from_slice(b"Xen\0");
-        assert!(has_pvh_note(&elf));
-        elf[0xc8] = 17;
-        assert!(!has_pvh_note(&elf));
+        assert!(has_pvh_note(&fake_elf(18)));
+        assert!(!has_pvh_note(&fake_elf(17)));
+        let mut other_owner = fake_elf(18);
+        other_owner[0xcc..0xd0].copy_from_slice(b"GNU\0");
+        assert!(!has_pvh_note(&other_owner));
+        assert!(!has_pvh_note(&fake_elf(18)[..0xc8]), "truncated");
         assert!(!has_pvh_note(b"\x7fELF"));
         assert!(!has_pvh_note(b""));
     }
