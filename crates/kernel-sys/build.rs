@@ -105,4 +105,17 @@ fn main() {
     let text = bindings.to_string().replace("RUST_CONST_", "");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
     std::fs::write(&out, text).expect("writing bindings.rs");
+
+    // Layout assertions against gcc's view of the same structs (see xtask/src/layout.rs); a
+    // mismatch fails this crate's build.
+    println!("cargo:rerun-if-env-changed=KERNEL_SYS_LAYOUT");
+    let layout = match env::var_os("KERNEL_SYS_LAYOUT") {
+        Some(path) => {
+            println!("cargo:rerun-if-changed={}", PathBuf::from(&path).display());
+            std::fs::read_to_string(&path).expect("reading KERNEL_SYS_LAYOUT")
+        }
+        None => String::from("// No layout checks: built without `cargo xtask`.\n"),
+    };
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("layout.rs");
+    std::fs::write(out, layout).expect("writing layout.rs");
 }

@@ -69,6 +69,7 @@ pub struct Built {
 pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
     let crates = module_crates()?;
     let clang_args = kernel::clang_args(kernel)?;
+    let (layout, _) = crate::layout::generate(kernel)?;
     let cargo_dir = kernel.work.join("cargo");
     let target = kernel.arch.kernel_target();
 
@@ -90,6 +91,7 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env("CARGO_TARGET_DIR", &cargo_dir)
         .env("KERNEL_SYS_CLANG_ARGS", &clang_args)
+        .env("KERNEL_SYS_LAYOUT", &layout)
         .env("CARGO_ENCODED_RUSTFLAGS", kernel::rustflags(kernel).join("\x1f"))
         .env_remove("RUSTFLAGS");
     util::run(&mut c)?;

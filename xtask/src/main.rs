@@ -7,6 +7,7 @@ mod deps;
 mod kbuild;
 mod kernel;
 mod ktap;
+mod layout;
 mod qemu;
 mod testrun;
 mod util;

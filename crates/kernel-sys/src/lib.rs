@@ -19,3 +19,5 @@
 )]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+include!(concat!(env!("OUT_DIR"), "/layout.rs"));
