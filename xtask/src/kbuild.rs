@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 pub struct ModuleCrate {
     /// Cargo package name, also the module's name (`chardev` → `chardev.ko`).
     pub name: String,
-    /// The crate's folder.
-    pub dir: PathBuf,
 }
 
 /// The module crates: every folder under `drivers/`, plus the abstraction layer's self-tests.
@@ -33,7 +31,7 @@ pub fn module_crates() -> Result<Vec<ModuleCrate>> {
                 .find_map(|l| l.trim().strip_prefix("name = "))
                 .map(|n| n.trim_matches('"').to_string())
                 .ok_or_else(|| format!("{}: no package name", dir.display()))?;
-            Ok(ModuleCrate { name, dir })
+            Ok(ModuleCrate { name })
         })
         .collect()
 }

@@ -29,7 +29,7 @@ commands:
   help        this text
 
 options:
-  --arch x86_64|arm64     target architecture (default: x86_64)
+  --arch x86_64|arm64     target architecture (default: both; qemu-run: x86_64)
   --kdir PATH             build against this prepared kernel tree instead of Debian's
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
@@ -37,7 +37,7 @@ options:
 ";
 
 /// Parsed command-line options.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Options {
     arch: Option<Arch>,
     kdir: Option<PathBuf>,
@@ -84,8 +84,13 @@ fn kernel_for(o: &Options, arch: Arch) -> Result<kernel::Kernel> {
     }
 }
 
+/// The architectures a command covers: `--arch`, or all of them.
+fn arches(o: &Options) -> Vec<Arch> {
+    o.arch.map_or(Arch::ALL.to_vec(), |a| vec![a])
+}
+
 fn build(o: &Options) -> Result<Vec<(kernel::Kernel, Vec<kbuild::Built>)>> {
-    let arches = vec![o.arch.unwrap_or(Arch::X86_64)];
+    let arches = arches(o);
     deps::ensure(&arches)?;
     let profile = if o.debug { kbuild::Profile::Debug } else { kbuild::Profile::Release };
     let mut out = Vec::new();
@@ -117,7 +122,8 @@ fn qemu_test(o: &Options) -> Result<Vec<testrun::Record>> {
 
 /// `qemu-run`: the test guest with an interactive shell.
 fn qemu_run(o: &Options) -> Result {
-    let (kernel, built) = build(o)?.remove(0);
+    let o = Options { arch: Some(o.arch.unwrap_or(Arch::X86_64)), ..o.clone() };
+    let (kernel, built) = build(&o)?.remove(0);
     let runner = testrun::build_guest(kernel.arch)?;
     let initrd = testrun::initramfs(kernel.arch, &built, &runner)?;
     let image = kernel.image.clone().ok_or("no bootable image: pass --kernel-image")?;
@@ -170,9 +176,9 @@ fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
 
 /// `test`: host unit tests + QEMU tests, one count line at the end.
 fn test(o: &Options) -> Result<bool> {
-    let arch = o.arch.unwrap_or(Arch::X86_64);
-    deps::ensure(&[arch])?;
-    let kernel = kernel_for(o, arch)?;
+    deps::ensure(&arches(o))?;
+    // Host tests compile `kernel-sys` for the host: use the x86_64 kernel's bindings.
+    let kernel = kernel_for(o, Arch::X86_64)?;
     let clang_args = kernel::clang_args(&kernel)?;
     let (host_passed, host_failed) = host_tests(&clang_args)?;
     let records = qemu_test(o)?;

@@ -244,8 +244,32 @@ fn ko_checks(kernel: &Kernel, modules: &[Built]) -> Vec<Record> {
             let r = field("retpoline");
             check("retpoline", r == "Y", format!("retpoline `{r}`"));
         }
+        let objdump = format!("{}objdump", arch_prefix(arch));
+        let disasm = |args: &[&str]| {
+            util::output(cmd(&objdump, args).arg(&m.ko)).unwrap_or_default()
+        };
+        match arch {
+            Arch::X86_64 if kernel.enabled("RETHUNK") => {
+                // Return thunks: no function may end in a plain `ret`.
+                let text = disasm(&["-d", "--no-show-raw-insn"]);
+                let rets = text.lines().filter(|l| l.split_whitespace().nth(1) == Some("ret")).count();
+                check("no_bare_ret", rets == 0, format!("{rets} bare `ret` instructions"));
+            }
+            Arch::Arm64 if kernel.enabled("ARM64_PTR_AUTH_KERNEL") => {
+                // pac-ret: the Rust entry point signs and authenticates its return address.
+                let text = disasm(&["-d", "--disassemble=init_module"]);
+                let ok = text.contains("paciasp") && text.contains("autiasp");
+                check("pac_ret", ok, "init_module lacks paciasp/autiasp".into());
+            }
+            _ => {}
+        }
     }
     out
+}
+
+/// The binutils prefix for `arch` on this (x86_64) host.
+fn arch_prefix(arch: Arch) -> &'static str {
+    arch.cross_compile()
 }
 
 /// Prints the records and the count line; returns (passed, failed).
