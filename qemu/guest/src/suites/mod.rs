@@ -1,0 +1,24 @@
+//! The test suites, selected by name with `ktest.suites=`.
+
+pub mod chardev;
+pub mod panic;
+pub mod runner;
+pub mod selftests;
+
+use crate::harness::Ctx;
+use crate::ktap;
+
+/// The names `ktest.suites=` accepts.
+pub const KNOWN: [&str; 4] = ["selftests", "panic", "chardev", "runner"];
+
+/// Runs suite `name`, printing its KTAP subtest with `out`. Returns `(passed, one-line
+/// summary)`, or `None` for an unknown name.
+pub fn run(name: &str, ctx: &Ctx, out: &ktap::Writer) -> Option<(bool, String)> {
+    match name {
+        "selftests" => Some(selftests::run(ctx, out)),
+        "panic" => Some(panic::run(ctx, out)),
+        "chardev" => Some(chardev::run(ctx, out)),
+        "runner" => Some(runner::run(ctx, out)),
+        _ => None,
+    }
+}
