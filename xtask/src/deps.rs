@@ -15,7 +15,11 @@ struct Need {
 }
 
 const fn need(package: &'static str, probe: &'static str) -> Need {
-    Need { package, probe, backports: false }
+    Need {
+        package,
+        probe,
+        backports: false,
+    }
 }
 
 fn needs(arch: Arch) -> Vec<Need> {
@@ -41,8 +45,14 @@ fn needs(arch: Arch) -> Vec<Need> {
                 probe: "/usr/bin/qemu-system-aarch64",
                 backports: true,
             });
-            v.push(need("gcc-12-aarch64-linux-gnu", "/usr/bin/aarch64-linux-gnu-gcc-12"));
-            v.push(need("binutils-aarch64-linux-gnu", "/usr/bin/aarch64-linux-gnu-ld"));
+            v.push(need(
+                "gcc-12-aarch64-linux-gnu",
+                "/usr/bin/aarch64-linux-gnu-gcc-12",
+            ));
+            v.push(need(
+                "binutils-aarch64-linux-gnu",
+                "/usr/bin/aarch64-linux-gnu-ld",
+            ));
         }
     }
     v
@@ -67,8 +77,16 @@ pub fn ensure(arches: &[Arch]) -> Result {
         return Ok(());
     }
     let names: Vec<&str> = missing.iter().map(|n| n.package).collect();
-    let plain: Vec<&str> = missing.iter().filter(|n| !n.backports).map(|n| n.package).collect();
-    let bpo: Vec<&str> = missing.iter().filter(|n| n.backports).map(|n| n.package).collect();
+    let plain: Vec<&str> = missing
+        .iter()
+        .filter(|n| !n.backports)
+        .map(|n| n.package)
+        .collect();
+    let bpo: Vec<&str> = missing
+        .iter()
+        .filter(|n| n.backports)
+        .map(|n| n.package)
+        .collect();
     let is_root = is_root();
     if !is_root || !util::have("apt-get") {
         return Err(format!(
@@ -107,7 +125,10 @@ fn install_script(plain: &[&str], bpo: &[&str]) -> String {
         s += &format!("    apt-get install -y {}\n", plain.join(" "));
     }
     if !bpo.is_empty() {
-        s += &format!("    apt-get install -y -t bookworm-backports {}\n", bpo.join(" "));
+        s += &format!(
+            "    apt-get install -y -t bookworm-backports {}\n",
+            bpo.join(" ")
+        );
     }
     s
 }
@@ -132,7 +153,9 @@ fn ensure_foreign_arch(arch: &str) -> Result {
 /// A file from a Debian package of another architecture, downloaded and unpacked under
 /// `target/debs/` (not installed): e.g. the arm64 busybox for arm64 guests.
 pub fn file_from_package(package: &str, path: &str) -> Result<std::path::PathBuf> {
-    let dir = util::root().join("target/debs").join(package.replace(':', "_"));
+    let dir = util::root()
+        .join("target/debs")
+        .join(package.replace(':', "_"));
     let file = dir.join(path.trim_start_matches('/'));
     if file.exists() {
         return Ok(file);
@@ -158,7 +181,10 @@ pub fn apt_update() -> Result {
 }
 
 fn apt_install(pkgs: &[&str], release: Option<&str>) -> Result {
-    let mut c = cmd("apt-get", ["install", "-y", "-q", "--no-install-recommends"]);
+    let mut c = cmd(
+        "apt-get",
+        ["install", "-y", "-q", "--no-install-recommends"],
+    );
     if let Some(r) = release {
         c.args(["-t", r]);
     }

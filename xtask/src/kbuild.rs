@@ -73,13 +73,24 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
 
     util::step(&format!(
         "cargo: {} for {} ({})",
-        crates.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        crates
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         target,
         profile.cargo_name()
     ));
     let mut c = cmd(
         "cargo",
-        ["build", "--quiet", "-Zbuild-std=core,alloc", "--target", target, "--profile"],
+        [
+            "build",
+            "--quiet",
+            "-Zbuild-std=core,alloc",
+            "--target",
+            target,
+            "--profile",
+        ],
     );
     c.arg(profile.cargo_name());
     for m in &crates {
@@ -90,7 +101,10 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
         .env("CARGO_TARGET_DIR", &cargo_dir)
         .env("KERNEL_SYS_CLANG_ARGS", &clang_args)
         .env("KERNEL_SYS_LAYOUT", &layout)
-        .env("CARGO_ENCODED_RUSTFLAGS", kernel::rustflags(kernel).join("\x1f"))
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            kernel::rustflags(kernel).join("\x1f"),
+        )
         .env_remove("RUSTFLAGS");
     util::run(&mut c)?;
 
@@ -102,7 +116,10 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
         let ko = kbuild(kernel, &m.name, &lib_dir.join(format!("lib{}.a", m.name)))?;
         let dest = out_dir.join(format!("{}.ko", m.name));
         std::fs::copy(&ko, &dest).map_err(|e| format!("copying {}: {e}", ko.display()))?;
-        built.push(Built { name: m.name.clone(), ko: dest });
+        built.push(Built {
+            name: m.name.clone(),
+            ko: dest,
+        });
     }
     Ok(built)
 }
@@ -124,7 +141,9 @@ fn kbuild(kernel: &Kernel, name: &str, staticlib: &Path) -> Result<PathBuf> {
     }
     util::step(&format!("kbuild: {name}.ko for {}", kernel.release));
     let mut make = kernel.make();
-    make.arg(format!("M={}", dir.display())).arg(format!("MODNAME={name}")).arg("modules");
+    make.arg(format!("M={}", dir.display()))
+        .arg(format!("MODNAME={name}"))
+        .arg("modules");
     // Kbuild prints objtool and modpost warnings on stderr; they are errors for us.
     let out = make.output().map_err(|e| format!("cannot run make: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -134,7 +153,11 @@ fn kbuild(kernel: &Kernel, name: &str, staticlib: &Path) -> Result<PathBuf> {
     if !out.status.success() || !warnings.is_empty() {
         return Err(format!(
             "Kbuild for {name} {}:\n{}",
-            if out.status.success() { "printed warnings" } else { "failed" },
+            if out.status.success() {
+                "printed warnings"
+            } else {
+                "failed"
+            },
             warnings.join("\n")
         ));
     }

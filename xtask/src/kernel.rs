@@ -37,7 +37,10 @@ impl Kernel {
         let mut c = cmd("make", ["-s", "-C"]);
         c.arg(&self.kdir)
             .arg(format!("ARCH={}", self.arch.kbuild()))
-            .arg(format!("-j{}", std::thread::available_parallelism().map_or(2, |n| n.get())));
+            .arg(format!(
+                "-j{}",
+                std::thread::available_parallelism().map_or(2, |n| n.get())
+            ));
         if !self.arch.cross_compile().is_empty() {
             c.arg(format!("CROSS_COMPILE={}", self.arch.cross_compile()));
         }
@@ -53,20 +56,38 @@ pub fn from_kdir(arch: Arch, kdir: &Path, image: Option<PathBuf>) -> Result<Kern
         .map_err(|e| format!("--kdir {}: {e}", kdir.display()))?;
     let release_file = kdir.join("include/config/kernel.release");
     let release = util::read(&release_file)
-        .map_err(|e| format!("{e}\n  (is {} a prepared tree? run `make modules_prepare` in it)", kdir.display()))?
+        .map_err(|e| {
+            format!(
+                "{e}\n  (is {} a prepared tree? run `make modules_prepare` in it)",
+                kdir.display()
+            )
+        })?
         .trim()
         .to_string();
     let image = image.or_else(|| {
         let boot = kdir.join(format!("arch/{}/boot", arch.kbuild()));
-        ["bzImage", "Image"].iter().map(|f| boot.join(f)).find(|p| p.is_file())
+        ["bzImage", "Image"]
+            .iter()
+            .map(|f| boot.join(f))
+            .find(|p| p.is_file())
     });
     open(arch, kdir, release, image)
 }
 
 fn open(arch: Arch, kdir: PathBuf, release: String, image: Option<PathBuf>) -> Result<Kernel> {
     let config = parse_config(&util::read(&kdir.join(".config"))?);
-    let work = util::root().join("target/kbuild").join(arch.name()).join(&release);
-    Ok(Kernel { arch, release, kdir, image, work, config })
+    let work = util::root()
+        .join("target/kbuild")
+        .join(arch.name())
+        .join(&release);
+    Ok(Kernel {
+        arch,
+        release,
+        kdir,
+        image,
+        work,
+        config,
+    })
 }
 
 /// Parses `.config` into `NAME` (without `CONFIG_`) → value (quotes kept off strings).
@@ -83,17 +104,25 @@ pub fn parse_config(text: &str) -> BTreeMap<String, String> {
 /// `target/kernel/debian-<abi>-<arch>/` (cached by ABI).
 pub fn debian(arch: Arch) -> Result<Kernel> {
     let flavour = arch.debian();
-    let pkg_arch = if arch == Arch::X86_64 { String::new() } else { format!(":{flavour}") };
+    let pkg_arch = if arch == Arch::X86_64 {
+        String::new()
+    } else {
+        format!(":{flavour}")
+    };
     let meta = format!("linux-headers-{flavour}{pkg_arch}");
     let abi = resolve_abi(&meta)?;
     let release = format!("{abi}-{flavour}");
-    let dir = util::root().join("target/kernel").join(format!("debian-{release}"));
+    let dir = util::root()
+        .join("target/kernel")
+        .join(format!("debian-{release}"));
     let usr_src = dir.join("usr/src");
     let kdir = usr_src.join(format!("linux-headers-{release}"));
     let image = dir.join(format!("boot/vmlinuz-{release}"));
     let stamp = dir.join(".unpacked");
     if !stamp.exists() {
-        util::step(&format!("fetching Debian kernel {release} (headers, image, kbuild)"));
+        util::step(&format!(
+            "fetching Debian kernel {release} (headers, image, kbuild)"
+        ));
         let dl = util::root().join("target/kernel/downloads");
         util::mkdir(&dl)?;
         let pkgs = [
@@ -103,8 +132,12 @@ pub fn debian(arch: Arch) -> Result<Kernel> {
             // Host tools (modpost, objtool, fixdep): always the host's architecture.
             "linux-kbuild-6.1".to_string(),
         ];
-        util::run(cmd("apt-get", ["download", "-q"]).args(&pkgs).current_dir(&dl))
-            .map_err(|e| format!("{e}\n  (needs network access to Debian's archive)"))?;
+        util::run(
+            cmd("apt-get", ["download", "-q"])
+                .args(&pkgs)
+                .current_dir(&dl),
+        )
+        .map_err(|e| format!("{e}\n  (needs network access to Debian's archive)"))?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
@@ -167,7 +200,9 @@ fn newest_deb(dir: &Path, name: &str) -> Result<PathBuf> {
         })
         .collect();
     found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    found.pop().ok_or_else(|| format!("no {name}_*.deb in {}", dir.display()))
+    found
+        .pop()
+        .ok_or_else(|| format!("no {name}_*.deb in {}", dir.display()))
 }
 
 /// Flags of gcc that clang-14 does not accept, or that only matter for code generation.
@@ -224,7 +259,12 @@ pub fn clang_args(kernel: &Kernel) -> Result<PathBuf> {
         &probe.join("probe.c"),
         "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\n",
     )?;
-    util::run(kernel.make().arg(format!("M={}", probe.display())).arg("modules"))?;
+    util::run(
+        kernel
+            .make()
+            .arg(format!("M={}", probe.display()))
+            .arg("modules"),
+    )?;
     let saved = util::read(&probe.join(".probe.o.cmd"))?;
     let line = saved.lines().next().unwrap_or_default();
     let gcc = line
@@ -240,7 +280,11 @@ pub fn clang_args(kernel: &Kernel) -> Result<PathBuf> {
 /// Turns gcc's module command line into clang arguments for bindgen.
 pub fn translate_for_clang(words: &[String], kdir: &Path, arch: Arch) -> Vec<String> {
     let absolute = |p: &str| -> String {
-        if Path::new(p).is_absolute() { p.to_string() } else { kdir.join(p).display().to_string() }
+        if Path::new(p).is_absolute() {
+            p.to_string()
+        } else {
+            kdir.join(p).display().to_string()
+        }
     };
     let mut out = vec![format!("--target={}", arch.clang_target())];
     let mut it = words.iter().skip(1); // the compiler itself
@@ -263,7 +307,13 @@ pub fn translate_for_clang(words: &[String], kdir: &Path, arch: Arch) -> Vec<Str
         }
     }
     out.extend(
-        ["-D__BINDGEN__", "-DKBUILD_MODNAME=\"kernel\"", "-fno-builtin", "-w"].map(String::from),
+        [
+            "-D__BINDGEN__",
+            "-DKBUILD_MODNAME=\"kernel\"",
+            "-fno-builtin",
+            "-w",
+        ]
+        .map(String::from),
     );
     out
 }
@@ -322,8 +372,13 @@ pub fn rustflags(kernel: &Kernel) -> Vec<String> {
     match kernel.arch {
         Arch::X86_64 => {
             f.extend(
-                ["-Ccode-model=kernel", "-Cno-redzone=yes", "-Cjump-tables=no", "-Zplt=yes"]
-                    .map(String::from),
+                [
+                    "-Ccode-model=kernel",
+                    "-Cno-redzone=yes",
+                    "-Cjump-tables=no",
+                    "-Zplt=yes",
+                ]
+                .map(String::from),
             );
             if kernel.enabled("RETPOLINE") {
                 f.push("-Zretpoline-external-thunk".into());
@@ -356,7 +411,16 @@ mod tests {
     #[test]
     fn splits_kbuild_quoting() {
         let w = shell_split(r#"gcc-12 -DKBUILD_BASENAME='"probe"' -I./include  -c x.c"#);
-        assert_eq!(w, ["gcc-12", "-DKBUILD_BASENAME=\"probe\"", "-I./include", "-c", "x.c"]);
+        assert_eq!(
+            w,
+            [
+                "gcc-12",
+                "-DKBUILD_BASENAME=\"probe\"",
+                "-I./include",
+                "-c",
+                "x.c"
+            ]
+        );
     }
 
     #[test]

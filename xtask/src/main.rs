@@ -51,14 +51,17 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
-            it.next().cloned().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"))
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"))
         };
         match a.as_str() {
             "--arch" => {
                 let v = value("--arch")?;
-                o.arch = Some(Arch::parse(&v).ok_or_else(|| {
-                    format!("unknown architecture `{v}` (use x86_64 or arm64)")
-                })?);
+                o.arch =
+                    Some(Arch::parse(&v).ok_or_else(|| {
+                        format!("unknown architecture `{v}` (use x86_64 or arm64)")
+                    })?);
             }
             "--kdir" => o.kdir = Some(value("--kdir")?.into()),
             "--kernel-image" => o.kernel_image = Some(value("--kernel-image")?.into()),
@@ -92,7 +95,11 @@ fn arches(o: &Options) -> Vec<Arch> {
 fn build(o: &Options) -> Result<Vec<(kernel::Kernel, Vec<kbuild::Built>)>> {
     let arches = arches(o);
     deps::ensure(&arches)?;
-    let profile = if o.debug { kbuild::Profile::Debug } else { kbuild::Profile::Release };
+    let profile = if o.debug {
+        kbuild::Profile::Debug
+    } else {
+        kbuild::Profile::Release
+    };
     let mut out = Vec::new();
     for arch in arches {
         let k = kernel_for(o, arch)?;
@@ -107,7 +114,10 @@ fn build(o: &Options) -> Result<Vec<(kernel::Kernel, Vec<kbuild::Built>)>> {
 
 /// `qemu-test`: build, boot, test; the records of every architecture.
 fn qemu_test(o: &Options) -> Result<Vec<testrun::Record>> {
-    let opts = testrun::Options { driver: o.driver.clone(), timeout_scale: 1 };
+    let opts = testrun::Options {
+        driver: o.driver.clone(),
+        timeout_scale: 1,
+    };
     let mut records = Vec::new();
     for (kernel, built) in build(o)? {
         if let Some(d) = &o.driver {
@@ -122,11 +132,17 @@ fn qemu_test(o: &Options) -> Result<Vec<testrun::Record>> {
 
 /// `qemu-run`: the test guest with an interactive shell.
 fn qemu_run(o: &Options) -> Result {
-    let o = Options { arch: Some(o.arch.unwrap_or(Arch::X86_64)), ..o.clone() };
+    let o = Options {
+        arch: Some(o.arch.unwrap_or(Arch::X86_64)),
+        ..o.clone()
+    };
     let (kernel, built) = build(&o)?.remove(0);
     let runner = testrun::build_guest(kernel.arch)?;
     let initrd = testrun::initramfs(kernel.arch, &built, &runner)?;
-    let image = kernel.image.clone().ok_or("no bootable image: pass --kernel-image")?;
+    let image = kernel
+        .image
+        .clone()
+        .ok_or("no bootable image: pass --kernel-image")?;
     eprintln!("modules are in /lib/modules; quit QEMU with Ctrl-A X");
     qemu::run(&qemu::Boot {
         arch: kernel.arch,
@@ -136,7 +152,10 @@ fn qemu_run(o: &Options) -> Result {
         memory_mb: 1024,
         cpus: 2,
         timeout: std::time::Duration::from_secs(u64::MAX / 4),
-        log: util::root().join("target/qemu").join(kernel.arch.name()).join("interactive.log"),
+        log: util::root()
+            .join("target/qemu")
+            .join(kernel.arch.name())
+            .join("interactive.log"),
         interactive: true,
         extra_args: Vec::new(),
     })
@@ -157,7 +176,10 @@ fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");
     let (mut passed, mut failed) = (0, 0);
-    for line in stdout.lines().filter_map(|l| l.strip_prefix("test result: ")) {
+    for line in stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: "))
+    {
         let count = |what: &str| {
             line.split(';')
                 .find_map(|part| part.trim().strip_suffix(what))

@@ -28,7 +28,11 @@ pub struct Record {
 
 impl Record {
     fn new(arch: Arch, name: &str, passed: bool, notes: Vec<String>) -> Record {
-        Record { name: format!("{arch}.{name}"), passed, notes }
+        Record {
+            name: format!("{arch}.{name}"),
+            passed,
+            notes,
+        }
     }
 }
 
@@ -48,13 +52,30 @@ fn run_dir(arch: Arch) -> PathBuf {
 
 /// Builds the in-guest runner (`qemu/guest`, a static musl binary).
 pub fn build_guest(arch: Arch) -> Result<PathBuf> {
-    util::step(&format!("cargo: guest test runner for {}", arch.guest_target()));
+    util::step(&format!(
+        "cargo: guest test runner for {}",
+        arch.guest_target()
+    ));
     util::run(
-        cmd("cargo", ["build", "--quiet", "--release", "-p", "guest", "--target", arch.guest_target()])
-            .current_dir(util::root())
-            .env_remove("RUSTFLAGS"),
+        cmd(
+            "cargo",
+            [
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "guest",
+                "--target",
+                arch.guest_target(),
+            ],
+        )
+        .current_dir(util::root())
+        .env_remove("RUSTFLAGS"),
     )?;
-    Ok(util::root().join("target").join(arch.guest_target()).join("release/ktest"))
+    Ok(util::root()
+        .join("target")
+        .join(arch.guest_target())
+        .join("release/ktest"))
 }
 
 /// The busybox binary for guests of `arch`.
@@ -76,7 +97,10 @@ pub fn initramfs(arch: Arch, modules: &[Built], runner: &Path) -> Result<PathBuf
     c.file("init", 0o755, &read(runner)?);
     let bb = busybox(arch)?;
     c.file("bin/busybox", 0o755, &read(&bb)?);
-    for applet in ["sh", "ls", "cat", "dmesg", "insmod", "rmmod", "lsmod", "mount", "poweroff", "dd", "grep", "head", "tail", "echo", "ps", "kill", "sleep"] {
+    for applet in [
+        "sh", "ls", "cat", "dmesg", "insmod", "rmmod", "lsmod", "mount", "poweroff", "dd", "grep",
+        "head", "tail", "echo", "ps", "kill", "sleep",
+    ] {
         c.symlink(&format!("bin/{applet}"), "busybox");
     }
     for m in modules {
@@ -90,10 +114,12 @@ pub fn initramfs(arch: Arch, modules: &[Built], runner: &Path) -> Result<PathBuf
 /// The image QEMU boots: on x86_64 the ELF vmlinux inside the bzImage (skips ~4 s of XZ
 /// decompression under TCG), extracted once and cached next to it.
 fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
-    let image = kernel
-        .image
-        .clone()
-        .ok_or_else(|| format!("no bootable image known for {}: pass --kernel-image", kernel.release))?;
+    let image = kernel.image.clone().ok_or_else(|| {
+        format!(
+            "no bootable image known for {}: pass --kernel-image",
+            kernel.release
+        )
+    })?;
     if kernel.arch != Arch::X86_64 {
         return Ok(image);
     }
@@ -122,10 +148,23 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
             suites.push(m.name.clone());
         }
     }
-    let main = boot(arch, &image, &initrd, "main", &suites.join(","), 600 * scale, scale)?;
+    let main = boot(
+        arch,
+        &image,
+        &initrd,
+        "main",
+        &suites.join(","),
+        600 * scale,
+        scale,
+    )?;
     records.extend(ktap_records(arch, &main));
     let splats = qemu::splats(&main.serial);
-    records.push(Record::new(arch, "main_boot.kernel_log_clean", splats.is_empty(), splats));
+    records.push(Record::new(
+        arch,
+        "main_boot.kernel_log_clean",
+        splats.is_empty(),
+        splats,
+    ));
 
     let panic = boot(arch, &image, &initrd, "panic", "panic", 120 * scale, scale)?;
     records.extend(ktap_records(arch, &panic));
@@ -141,9 +180,20 @@ struct BootRun {
     log: PathBuf,
 }
 
-fn boot(arch: Arch, image: &Path, initrd: &Path, name: &str, suites: &str, timeout: u32, scale: u32) -> Result<BootRun> {
+fn boot(
+    arch: Arch,
+    image: &Path,
+    initrd: &Path,
+    name: &str,
+    suites: &str,
+    timeout: u32,
+    scale: u32,
+) -> Result<BootRun> {
     let log = run_dir(arch).join(format!("{name}.log"));
-    util::step(&format!("qemu: {arch} boot `{name}` (suites: {suites}); serial log {}", log.display()));
+    util::step(&format!(
+        "qemu: {arch} boot `{name}` (suites: {suites}); serial log {}",
+        log.display()
+    ));
     let started = Instant::now();
     let out = qemu::run(&Boot {
         arch,
@@ -158,16 +208,36 @@ fn boot(arch: Arch, image: &Path, initrd: &Path, name: &str, suites: &str, timeo
         extra_args: Vec::new(),
     })
     .map_err(|e| e.to_string())?;
-    eprintln!("    {name}: {:.1} s{}", started.elapsed().as_secs_f64(), if out.timed_out { " (TIMED OUT)" } else { "" });
+    eprintln!(
+        "    {name}: {:.1} s{}",
+        started.elapsed().as_secs_f64(),
+        if out.timed_out { " (TIMED OUT)" } else { "" }
+    );
     let ktap_path = log.with_extension("ktap");
     util::write(&ktap_path, ktap_text(&out.serial))?;
-    Ok(BootRun { name: name.to_string(), serial: out.serial, timed_out: out.timed_out, log })
+    Ok(BootRun {
+        name: name.to_string(),
+        serial: out.serial,
+        timed_out: out.timed_out,
+        log,
+    })
+}
+
+/// The kernel log the guest dumped at the end of a boot.
+fn kernel_log(serial: &str) -> &str {
+    let start = serial.find("---- kernel log ----").unwrap_or(serial.len());
+    let end = serial[start..]
+        .find("---- end kernel log ----")
+        .map_or(serial.len(), |e| start + e);
+    &serial[start..end]
 }
 
 /// The KTAP part of a serial log: from the first `KTAP version 1` to the kernel-log dump.
 fn ktap_text(serial: &str) -> String {
     let start = serial.find("KTAP version 1").unwrap_or(serial.len());
-    let end = serial[start..].find("---- kernel log ----").map_or(serial.len(), |e| start + e);
+    let end = serial[start..]
+        .find("---- kernel log ----")
+        .map_or(serial.len(), |e| start + e);
     serial[start..end].to_string()
 }
 
@@ -188,15 +258,29 @@ fn ktap_records(arch: Arch, run: &BootRun) -> Vec<Record> {
                 out.push(Record::new(arch, &r.name, passed, notes));
             }
         }
-        Ok(_) => out.push(Record::new(arch, &format!("{}_boot.results", run.name), false, vec![
-            format!("no test results in {}", run.log.display()),
-        ])),
-        Err(e) => out.push(Record::new(arch, &format!("{}_boot.ktap", run.name), false, vec![e])),
+        Ok(_) => out.push(Record::new(
+            arch,
+            &format!("{}_boot.results", run.name),
+            false,
+            vec![format!("no test results in {}", run.log.display())],
+        )),
+        Err(e) => out.push(Record::new(
+            arch,
+            &format!("{}_boot.ktap", run.name),
+            false,
+            vec![e],
+        )),
     }
     if run.timed_out {
-        out.push(Record::new(arch, &format!("{}_boot.finished", run.name), false, vec![
-            format!("the guest did not power off in time; see {}", run.log.display()),
-        ]));
+        out.push(Record::new(
+            arch,
+            &format!("{}_boot.finished", run.name),
+            false,
+            vec![format!(
+                "the guest did not power off in time; see {}",
+                run.log.display()
+            )],
+        ));
     }
     out
 }
@@ -205,14 +289,24 @@ fn ktap_records(arch: Arch, run: &BootRun) -> Vec<Record> {
 fn panic_checks(arch: Arch, serial: &str) -> Vec<Record> {
     let has = |needle: &str| serial.lines().any(|l| l.contains(needle));
     let message = "rust_selftests: panicked at crates/selftests/src/lib.rs:";
-    let line = serial.lines().find(|l| l.contains(message)).unwrap_or_default();
+    let line = serial
+        .lines()
+        .find(|l| l.contains(message))
+        .unwrap_or_default();
     let message_ok = line.ends_with(": deliberate panic requested by trigger_panic=1");
     let bug_ok = serial
         .lines()
         .any(|l| l.contains("kernel BUG at ") && l.contains("rust_selftests/helpers.c:"));
     let trace_ok = has("kernel5panic5panic") && has("init_module+") && has("[rust_selftests]");
-    let bugs = serial.matches("kernel BUG at").count();
-    let note = |ok: bool, what: &str| if ok { Vec::new() } else { vec![what.to_string()] };
+    // Counted in the kernel-log dump only: the console shows the same report once more.
+    let bugs = kernel_log(serial).matches("kernel BUG at").count();
+    let note = |ok: bool, what: &str| {
+        if ok {
+            Vec::new()
+        } else {
+            vec![what.to_string()]
+        }
+    };
     vec![
         Record::new(arch, "panic.message_at_emerg", message_ok, note(message_ok, &format!("expected `{message}<line>:<col>: deliberate panic requested by trigger_panic=1`, got `{line}`"))),
         Record::new(arch, "panic.bug_report", bug_ok, note(bug_ok, "no `kernel BUG at .../rust_selftests/helpers.c:N!` line")),
@@ -227,33 +321,61 @@ fn ko_checks(kernel: &Kernel, modules: &[Built]) -> Vec<Record> {
     let mut out = Vec::new();
     for m in modules {
         let field = |f: &str| {
-            util::output(cmd("modinfo", ["-F", f]).arg(&m.ko)).map(|s| s.trim().to_string()).unwrap_or_default()
+            util::output(cmd("modinfo", ["-F", f]).arg(&m.ko))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
         };
         let sections = util::output(cmd("readelf", ["-SW"]).arg(&m.ko)).unwrap_or_default();
-        let modinfo_sections = sections.lines().filter(|l| l.contains(" .modinfo ")).count();
+        let modinfo_sections = sections
+            .lines()
+            .filter(|l| l.contains(" .modinfo "))
+            .count();
         let mut check = |name: &str, ok: bool, why: String| {
-            out.push(Record::new(arch, &format!("ko.{}.{name}", m.name), ok, if ok { vec![] } else { vec![why] }));
+            out.push(Record::new(
+                arch,
+                &format!("ko.{}.{name}", m.name),
+                ok,
+                if ok { vec![] } else { vec![why] },
+            ));
         };
         let license = field("license");
-        check("license_gpl", license == "GPL", format!("license `{license}`"));
+        check(
+            "license_gpl",
+            license == "GPL",
+            format!("license `{license}`"),
+        );
         let vermagic = field("vermagic");
         let ok = vermagic.split_whitespace().next() == Some(kernel.release.as_str());
-        check("vermagic", ok, format!("vermagic `{vermagic}`, kernel {}", kernel.release));
-        check("one_modinfo_section", modinfo_sections == 1, format!("{modinfo_sections} .modinfo sections"));
+        check(
+            "vermagic",
+            ok,
+            format!("vermagic `{vermagic}`, kernel {}", kernel.release),
+        );
+        check(
+            "one_modinfo_section",
+            modinfo_sections == 1,
+            format!("{modinfo_sections} .modinfo sections"),
+        );
         if kernel.enabled("RETPOLINE") {
             let r = field("retpoline");
             check("retpoline", r == "Y", format!("retpoline `{r}`"));
         }
         let objdump = format!("{}objdump", arch_prefix(arch));
-        let disasm = |args: &[&str]| {
-            util::output(cmd(&objdump, args).arg(&m.ko)).unwrap_or_default()
-        };
+        let disasm =
+            |args: &[&str]| util::output(cmd(&objdump, args).arg(&m.ko)).unwrap_or_default();
         match arch {
             Arch::X86_64 if kernel.enabled("RETHUNK") => {
                 // Return thunks: no function may end in a plain `ret`.
                 let text = disasm(&["-d", "--no-show-raw-insn"]);
-                let rets = text.lines().filter(|l| l.split_whitespace().nth(1) == Some("ret")).count();
-                check("no_bare_ret", rets == 0, format!("{rets} bare `ret` instructions"));
+                let rets = text
+                    .lines()
+                    .filter(|l| l.split_whitespace().nth(1) == Some("ret"))
+                    .count();
+                check(
+                    "no_bare_ret",
+                    rets == 0,
+                    format!("{rets} bare `ret` instructions"),
+                );
             }
             Arch::Arm64 if kernel.enabled("ARM64_PTR_AUTH_KERNEL") => {
                 // pac-ret: the Rust entry point signs and authenticates its return address.

@@ -131,7 +131,9 @@ impl RawBlock {
         // SAFETY: any layout is accepted by `alloc_with` (zero sizes included).
         let ptr = unsafe { ALLOCATOR.alloc_with(layout, flags) };
         // INVARIANT: a live block of `layout`.
-        NonNull::new(ptr).map(|ptr| Self { ptr, layout }).ok_or(ENOMEM)
+        NonNull::new(ptr)
+            .map(|ptr| Self { ptr, layout })
+            .ok_or(ENOMEM)
     }
 
     /// The block's address.

@@ -172,6 +172,9 @@ mod tests {
         assert_eq!(from_result::<usize>(Ok(42)), 42);
         assert_eq!(from_result::<usize>(Err(ENOTTY)), -25);
         assert_eq!(from_result::<usize>(Ok(usize::MAX)), -75);
-        assert_eq!(format!("{:?} {}", EAGAIN, Error::from_errno(-200)), "EAGAIN Error(-200)");
+        assert_eq!(
+            format!("{:?} {}", EAGAIN, Error::from_errno(-200)),
+            "EAGAIN Error(-200)"
+        );
     }
 }

@@ -29,7 +29,10 @@ pub const READ: u32 = 2;
 /// Encodes a command; fails the build if a field does not fit.
 pub const fn ioc(dir: u32, ty: u8, nr: u8, size: usize) -> u32 {
     assert!(size < (1 << SIZEBITS), "ioctl argument too large for _IOC");
-    (dir << DIRSHIFT) | ((ty as u32) << TYPESHIFT) | ((nr as u32) << NRSHIFT) | ((size as u32) << SIZESHIFT)
+    (dir << DIRSHIFT)
+        | ((ty as u32) << TYPESHIFT)
+        | ((nr as u32) << NRSHIFT)
+        | ((size as u32) << SIZESHIFT)
 }
 
 /// `_IO(ty, nr)`: no argument.
@@ -89,9 +92,15 @@ mod tests {
     #[test]
     fn decodes_what_it_encodes() {
         let cmd = iowr::<[u8; 40]>(b'r', 0x04);
-        assert_eq!((dir(cmd), ty(cmd), nr(cmd), size(cmd)), (READ | WRITE, b'r', 4, 40));
+        assert_eq!(
+            (dir(cmd), ty(cmd), nr(cmd), size(cmd)),
+            (READ | WRITE, b'r', 4, 40)
+        );
         let cmd = io(b'x', 0xff);
-        assert_eq!((dir(cmd), ty(cmd), nr(cmd), size(cmd)), (NONE, b'x', 0xff, 0));
+        assert_eq!(
+            (dir(cmd), ty(cmd), nr(cmd), size(cmd)),
+            (NONE, b'x', 0xff, 0)
+        );
         assert_eq!(size(ioc(READ, 0, 0, (1 << SIZEBITS) - 1)), 16383);
     }
 }

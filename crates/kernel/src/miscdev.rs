@@ -32,12 +32,22 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
     fn release(&self, _open: Self::OpenFile, _file: &File) {}
 
     /// `read()`: fill `buf` (its length is the user's count); return the bytes produced.
-    fn read(&self, _open: &Self::OpenFile, _file: &File, _buf: &mut UserSliceWriter) -> Result<usize> {
+    fn read(
+        &self,
+        _open: &Self::OpenFile,
+        _file: &File,
+        _buf: &mut UserSliceWriter,
+    ) -> Result<usize> {
         Err(EINVAL)
     }
 
     /// `write()`: consume from `buf`; return the bytes taken.
-    fn write(&self, _open: &Self::OpenFile, _file: &File, _buf: &mut UserSliceReader) -> Result<usize> {
+    fn write(
+        &self,
+        _open: &Self::OpenFile,
+        _file: &File,
+        _buf: &mut UserSliceReader,
+    ) -> Result<usize> {
         Err(EINVAL)
     }
 
@@ -136,7 +146,9 @@ struct Open<T: MiscDevice> {
 
 /// # Safety
 /// `file` is a file of a device registered by `Registration<T>`, past a successful `open`.
-unsafe fn open_data<'a, T: MiscDevice>(file: *mut bindings::file) -> (&'a T, &'a T::OpenFile, &'a File) {
+unsafe fn open_data<'a, T: MiscDevice>(
+    file: *mut bindings::file,
+) -> (&'a T, &'a T::OpenFile, &'a File) {
     // SAFETY: `open` stored a leaked `Box<Open<T>>` there, freed only in `release`, after every
     // other operation on the file ended; the device outlives its open files (module reference).
     unsafe {
@@ -145,7 +157,10 @@ unsafe fn open_data<'a, T: MiscDevice>(file: *mut bindings::file) -> (&'a T, &'a
     }
 }
 
-unsafe extern "C" fn open<T: MiscDevice>(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn open<T: MiscDevice>(
+    inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: misc_open set private_data to our `miscdevice`, the first field of a pinned,
     // registered `Inner<T>` (repr(C)), so the cast recovers the `Inner`.
     let inner = unsafe { &*bindings::rust_helper_file_private(file).cast::<Inner<T>>() };
@@ -153,7 +168,10 @@ unsafe extern "C" fn open<T: MiscDevice>(inode: *mut bindings::inode, file: *mut
     let f = unsafe { File::from_ptr(file) };
     let result = (|| {
         let state = inner.device.open(f)?;
-        let open = try_box(Open::<T> { device: &inner.device, state })?;
+        let open = try_box(Open::<T> {
+            device: &inner.device,
+            state,
+        })?;
         // SAFETY: `file` is live; a stream has no file position (read/write ignore it).
         unsafe {
             bindings::stream_open(inode, file);
@@ -164,7 +182,10 @@ unsafe extern "C" fn open<T: MiscDevice>(inode: *mut bindings::inode, file: *mut
     from_result::<i32>(result) as c_int
 }
 
-unsafe extern "C" fn release<T: MiscDevice>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn release<T: MiscDevice>(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `open` succeeded on this file, so private_data is our leaked box; this is the
     // last operation on the file, so we may take the box back.
     let open = unsafe { Box::from_raw(bindings::rust_helper_file_private(file).cast::<Open<T>>()) };
@@ -209,7 +230,11 @@ unsafe extern "C" fn poll<T: MiscDevice>(
     device.poll(open, f, &table).bits()
 }
 
-unsafe extern "C" fn ioctl<T: MiscDevice>(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+unsafe extern "C" fn ioctl<T: MiscDevice>(
+    file: *mut bindings::file,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
     // SAFETY: a file of our device, after a successful open.
     let (device, open, f) = unsafe { open_data::<T>(file) };
     from_result(device.ioctl(open, f, cmd, arg as usize)) as c_long

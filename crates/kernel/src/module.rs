@@ -92,7 +92,11 @@ impl<T: Module> ModuleSlot<T> {
         drop(unsafe { (*self.0.get()).take() });
         // Everything the module allocated must be freed by now: tests check this line.
         let live = crate::alloc::live_allocations();
-        let level = if live == 0 { crate::print::Level::Info } else { crate::print::Level::Err };
+        let level = if live == 0 {
+            crate::print::Level::Info
+        } else {
+            crate::print::Level::Err
+        };
         crate::print::printk(level, name, format_args!("exit: live_allocations={live}"));
     }
 }
@@ -127,17 +131,29 @@ impl<T: Copy> Param<T> {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __param_type {
-    (u32) => { "uint" };
-    (i32) => { "int" };
-    (bool) => { "bool" };
+    (u32) => {
+        "uint"
+    };
+    (i32) => {
+        "int"
+    };
+    (bool) => {
+        "bool"
+    };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __param_ops {
-    (u32) => { $crate::__bindings::param_ops_uint };
-    (i32) => { $crate::__bindings::param_ops_int };
-    (bool) => { $crate::__bindings::param_ops_bool };
+    (u32) => {
+        $crate::__bindings::param_ops_uint
+    };
+    (i32) => {
+        $crate::__bindings::param_ops_int
+    };
+    (bool) => {
+        $crate::__bindings::param_ops_bool
+    };
 }
 
 /// A `struct kernel_param` in the `__param` section, as `module_param()` emits it.
@@ -236,9 +252,16 @@ macro_rules! __module_param {
     ($module:literal, $pname:ident, $ptype:ident, $pdesc:literal) => {
         $crate::__modinfo!(
             "parmtype",
-            ::core::concat!(::core::stringify!($pname), ":", $crate::__param_type!($ptype))
+            ::core::concat!(
+                ::core::stringify!($pname),
+                ":",
+                $crate::__param_type!($ptype)
+            )
         );
-        $crate::__modinfo!("parm", ::core::concat!(::core::stringify!($pname), ":", $pdesc));
+        $crate::__modinfo!(
+            "parm",
+            ::core::concat!(::core::stringify!($pname), ":", $pdesc)
+        );
         #[cfg(not(test))]
         const _: () = {
             #[used]

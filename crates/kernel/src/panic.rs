@@ -15,7 +15,12 @@ pub fn panic(module: &str, info: &PanicInfo<'_>) -> ! {
         Some(loc) => crate::print::printk(
             crate::print::Level::Emerg,
             module,
-            format_args!("panicked at {}:{}:{}: {msg}", loc.file(), loc.line(), loc.column()),
+            format_args!(
+                "panicked at {}:{}:{}: {msg}",
+                loc.file(),
+                loc.line(),
+                loc.column()
+            ),
         ),
         None => crate::print::printk(
             crate::print::Level::Emerg,

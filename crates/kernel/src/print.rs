@@ -53,7 +53,11 @@ pub fn printk(level: Level, prefix: &str, args: fmt::Arguments<'_>) {
     // SAFETY: `format` is a NUL-terminated printk format taking an int precision and a char
     // pointer; `bytes` is valid for `bytes.len()` bytes (at most LINE_MAX, fits in an int).
     unsafe {
-        bindings::_printk(format.as_ptr().cast(), bytes.len() as core::ffi::c_int, bytes.as_ptr());
+        bindings::_printk(
+            format.as_ptr().cast(),
+            bytes.len() as core::ffi::c_int,
+            bytes.as_ptr(),
+        );
     }
 }
 

@@ -12,7 +12,10 @@ pub struct StackString<const N: usize> {
 impl<const N: usize> StackString<N> {
     /// An empty string.
     pub const fn new() -> Self {
-        Self { buf: [0; N], len: 0 }
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     /// The bytes written so far (without the NUL).

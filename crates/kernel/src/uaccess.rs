@@ -25,12 +25,18 @@ impl UserSlice {
 
     /// A cursor that reads the slice front to back.
     pub fn reader(self) -> UserSliceReader {
-        UserSliceReader { ptr: self.ptr, left: self.len }
+        UserSliceReader {
+            ptr: self.ptr,
+            left: self.len,
+        }
     }
 
     /// A cursor that writes the slice front to back.
     pub fn writer(self) -> UserSliceWriter {
-        UserSliceWriter { ptr: self.ptr, left: self.len }
+        UserSliceWriter {
+            ptr: self.ptr,
+            left: self.len,
+        }
     }
 }
 

@@ -39,11 +39,25 @@ const PAGE_SIZE: usize = 4096;
 /// aligned, usable, and counted.
 fn alloc_align(align: usize) -> Outcome {
     let before = live_allocations();
-    for size in [1, align / 2 + 1, align, align + 1, 3 * align, 2 * PAGE_SIZE + 8] {
+    for size in [
+        1,
+        align / 2 + 1,
+        align,
+        align + 1,
+        3 * align,
+        2 * PAGE_SIZE + 8,
+    ] {
         let layout = Layout::from_size_align(size.max(1), align).map_err(|_| ())?;
         let block = ok(RawBlock::new(layout, Gfp::KERNEL), "RawBlock::new")?;
-        check!(block.addr() % align == 0, "size {size} align {align}: got {:#x}", block.addr());
-        check!(live_allocations() == before + 1, "live count not incremented");
+        check!(
+            block.addr() % align == 0,
+            "size {size} align {align}: got {:#x}",
+            block.addr()
+        );
+        check!(
+            live_allocations() == before + 1,
+            "live count not incremented"
+        );
         drop(block);
         check!(live_allocations() == before, "live count not back");
     }
@@ -53,8 +67,14 @@ fn alloc_align(align: usize) -> Outcome {
 fn alloc_align_above_page_fails() -> Outcome {
     let before = live_allocations();
     let layout = Layout::from_size_align(64, 2 * PAGE_SIZE).map_err(|_| ())?;
-    check!(RawBlock::new(layout, Gfp::KERNEL).is_err(), "align 8192 succeeded");
-    check!(live_allocations() == before, "failed allocation was counted");
+    check!(
+        RawBlock::new(layout, Gfp::KERNEL).is_err(),
+        "align 8192 succeeded"
+    );
+    check!(
+        live_allocations() == before,
+        "failed allocation was counted"
+    );
     Ok(())
 }
 
@@ -62,9 +82,16 @@ fn alloc_zero_size() -> Outcome {
     let before = live_allocations();
     let layout = Layout::from_size_align(0, 64).map_err(|_| ())?;
     let block = ok(RawBlock::new(layout, Gfp::KERNEL), "zero-size RawBlock")?;
-    check!(block.addr() % 64 == 0, "zero-size block {:#x} not aligned to 64", block.addr());
+    check!(
+        block.addr() % 64 == 0,
+        "zero-size block {:#x} not aligned to 64",
+        block.addr()
+    );
     drop(block);
-    check!(live_allocations() == before, "live count not back after zero-size free");
+    check!(
+        live_allocations() == before,
+        "live count not back after zero-size free"
+    );
     Ok(())
 }
 
@@ -76,10 +103,19 @@ fn alloc_failure_is_clean() -> Outcome {
         RawBlock::new(layout, Gfp::KERNEL | Gfp::NOWARN).is_err(),
         "a 1 TiB kmalloc succeeded"
     );
-    check!(live_allocations() == before, "failed allocation was counted");
+    check!(
+        live_allocations() == before,
+        "failed allocation was counted"
+    );
     let mut v: Vec<u8> = Vec::new();
-    check!(v.try_reserve(usize::MAX / 2).is_err(), "absurd Vec reservation succeeded");
-    check!(live_allocations() == before, "failed reservation changed the count");
+    check!(
+        v.try_reserve(usize::MAX / 2).is_err(),
+        "absurd Vec reservation succeeded"
+    );
+    check!(
+        live_allocations() == before,
+        "failed reservation changed the count"
+    );
     Ok(())
 }
 
@@ -92,14 +128,25 @@ fn box_and_vec_growth() -> Outcome {
         for i in 0..10_000u32 {
             ok(v.try_push(i), "try_push")?;
         }
-        check!(v.len() == 10_000 && v.iter().enumerate().all(|(i, &x)| x == i as u32), "vec contents");
+        check!(
+            v.len() == 10_000 && v.iter().enumerate().all(|(i, &x)| x == i as u32),
+            "vec contents"
+        );
         ok(v.try_extend_from_slice(&[1, 2, 3]), "try_extend_from_slice")?;
         check!(v[10_000..] == [1, 2, 3], "extended tail");
         let w: Vec<u8> = ok(vec_with_capacity(100), "vec_with_capacity")?;
         check!(w.capacity() >= 100, "capacity {}", w.capacity());
-        check!(live_allocations() == before + 3, "expected 3 live blocks, got {}", live_allocations() - before);
+        check!(
+            live_allocations() == before + 3,
+            "expected 3 live blocks, got {}",
+            live_allocations() - before
+        );
     }
-    check!(live_allocations() == before, "blocks leaked: {}", live_allocations() - before);
+    check!(
+        live_allocations() == before,
+        "blocks leaked: {}",
+        live_allocations() - before
+    );
     Ok(())
 }
 
@@ -127,12 +174,18 @@ fn spinlock_lock_unlock() -> Outcome {
 /// under the spinlock uses GFP_ATOMIC (GFP_KERNEL would sleep in atomic context).
 fn nested_locks_and_atomic_allocation() -> Outcome {
     let outer = ok(new_mutex!(0u32, "selftest.outer"), "new_mutex")?;
-    let inner = ok(new_spinlock!(None::<Box<[u8; 256]>>, "selftest.inner"), "new_spinlock")?;
+    let inner = ok(
+        new_spinlock!(None::<Box<[u8; 256]>>, "selftest.inner"),
+        "new_spinlock",
+    )?;
     let before = live_allocations();
     for i in 0..10u8 {
         let mut o = outer.lock();
         let mut guard = inner.lock_irqsave();
-        *guard = Some(ok(try_box_with([i; 256], Gfp::ATOMIC), "GFP_ATOMIC allocation")?);
+        *guard = Some(ok(
+            try_box_with([i; 256], Gfp::ATOMIC),
+            "GFP_ATOMIC allocation",
+        )?);
         *o += 1;
     }
     check!(live_allocations() == before + 1, "expected one live block");
@@ -154,12 +207,21 @@ fn usercopy_round_trip() -> Outcome {
     let data: [u8; 300] = core::array::from_fn(|i| i as u8);
     // Across the boundary between the two pages.
     let at = map.addr() + PAGE_SIZE - 100;
-    ok(UserSlice::new(at, 300).writer().write_slice(&data), "copy_to_user")?;
+    ok(
+        UserSlice::new(at, 300).writer().write_slice(&data),
+        "copy_to_user",
+    )?;
     let mut back = [0u8; 300];
-    ok(UserSlice::new(at, 300).reader().read_slice(&mut back), "copy_from_user")?;
+    ok(
+        UserSlice::new(at, 300).reader().read_slice(&mut back),
+        "copy_from_user",
+    )?;
     check!(back == data, "data changed in the round trip");
     let value: u64 = ok(UserSlice::new(at, 8).reader().read(), "read::<u64>")?;
-    check!(value == u64::from_le_bytes(data[..8].try_into().unwrap()), "typed read {value:#x}");
+    check!(
+        value == u64::from_le_bytes(data[..8].try_into().unwrap()),
+        "typed read {value:#x}"
+    );
     Ok(())
 }
 
@@ -167,10 +229,16 @@ fn usercopy_short_slice() -> Outcome {
     let map = ok(UserMapping::new(PAGE_SIZE), "vm_mmap")?;
     let mut reader = UserSlice::new(map.addr(), 4).reader();
     let mut buf = [0u8; 8];
-    check!(reader.read_slice(&mut buf) == Err(EFAULT), "reading 8 bytes from a 4-byte slice");
+    check!(
+        reader.read_slice(&mut buf) == Err(EFAULT),
+        "reading 8 bytes from a 4-byte slice"
+    );
     check!(reader.len() == 4, "a failed read moved the cursor");
     let mut writer = UserSlice::new(map.addr(), 2).writer();
-    check!(writer.write_slice(&[1, 2, 3]) == Err(EFAULT), "writing 3 bytes into 2");
+    check!(
+        writer.write_slice(&[1, 2, 3]) == Err(EFAULT),
+        "writing 3 bytes into 2"
+    );
     ok(writer.write_slice(&[1, 2]), "exact write")?;
     check!(writer.is_empty(), "writer not full after exact write");
     Ok(())
@@ -182,22 +250,52 @@ fn usercopy_faults() -> Outcome {
     let mut buf = [0u8; 64];
     // Runs from a mapped page into the hole.
     let edge = map.addr() + PAGE_SIZE - 32;
-    check!(UserSlice::new(edge, 64).reader().read_slice(&mut buf) == Err(EFAULT), "read across into unmapped page");
-    check!(UserSlice::new(edge, 64).writer().write_slice(&buf) == Err(EFAULT), "write across into unmapped page");
-    check!(UserSlice::new(0, 8).reader().read_slice(&mut buf[..8]) == Err(EFAULT), "NULL user pointer");
+    check!(
+        UserSlice::new(edge, 64).reader().read_slice(&mut buf) == Err(EFAULT),
+        "read across into unmapped page"
+    );
+    check!(
+        UserSlice::new(edge, 64).writer().write_slice(&buf) == Err(EFAULT),
+        "write across into unmapped page"
+    );
+    check!(
+        UserSlice::new(0, 8).reader().read_slice(&mut buf[..8]) == Err(EFAULT),
+        "NULL user pointer"
+    );
     // A kernel address is never a valid user pointer (access_ok).
     let kernel_addr = &buf as *const _ as usize;
-    check!(UserSlice::new(kernel_addr, 8).reader().read_slice(&mut [0; 8]) == Err(EFAULT), "kernel address as user pointer");
-    check!(UserSlice::new(usize::MAX - 3, 8).writer().write_slice(&[0; 8]) == Err(EFAULT), "wrapping user range");
+    check!(
+        UserSlice::new(kernel_addr, 8)
+            .reader()
+            .read_slice(&mut [0; 8])
+            == Err(EFAULT),
+        "kernel address as user pointer"
+    );
+    check!(
+        UserSlice::new(usize::MAX - 3, 8)
+            .writer()
+            .write_slice(&[0; 8])
+            == Err(EFAULT),
+        "wrapping user range"
+    );
     // The mapped part still works.
-    ok(UserSlice::new(edge, 32).writer().write_slice(&buf[..32]), "copy within the mapped page")?;
+    ok(
+        UserSlice::new(edge, 32).writer().write_slice(&buf[..32]),
+        "copy within the mapped page",
+    )?;
     Ok(())
 }
 
 fn errno_mapping() -> Outcome {
-    check!(EFAULT.to_errno() == -14 && ENOTTY.to_errno() == -25, "errno values");
+    check!(
+        EFAULT.to_errno() == -14 && ENOTTY.to_errno() == -25,
+        "errno values"
+    );
     check!(Error::from_errno(-11) == EAGAIN, "from_errno(-11)");
-    check!(Error::from_errno(1) == EINVAL, "positive value must map to EINVAL");
+    check!(
+        Error::from_errno(1) == EINVAL,
+        "positive value must map to EINVAL"
+    );
     Ok(())
 }
 
@@ -209,8 +307,14 @@ const TESTS: &[(&str, fn() -> Outcome)] = &[
     ("box_and_vec_growth", box_and_vec_growth),
     ("mutex_lock_unlock", mutex_lock_unlock),
     ("spinlock_lock_unlock", spinlock_lock_unlock),
-    ("nested_locks_and_atomic_allocation", nested_locks_and_atomic_allocation),
-    ("condvar_notify_without_waiters", condvar_notify_without_waiters),
+    (
+        "nested_locks_and_atomic_allocation",
+        nested_locks_and_atomic_allocation,
+    ),
+    (
+        "condvar_notify_without_waiters",
+        condvar_notify_without_waiters,
+    ),
     ("usercopy_round_trip", usercopy_round_trip),
     ("usercopy_short_slice", usercopy_short_slice),
     ("usercopy_faults", usercopy_faults),

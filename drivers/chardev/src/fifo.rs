@@ -24,7 +24,11 @@ impl Fifo {
     pub fn new(capacity: usize) -> Result<Self> {
         let mut buf = vec_with_capacity(capacity)?;
         buf.try_resize(capacity, 0)?;
-        Ok(Self { buf, head: 0, len: 0 })
+        Ok(Self {
+            buf,
+            head: 0,
+            len: 0,
+        })
     }
 
     /// Bytes queued.
@@ -56,7 +60,10 @@ impl Fifo {
     pub fn peek(&self, n: usize) -> (&[u8], &[u8]) {
         let n = n.min(self.len);
         let first = n.min(self.capacity() - self.head);
-        (&self.buf[self.head..self.head + first], &self.buf[..n - first])
+        (
+            &self.buf[self.head..self.head + first],
+            &self.buf[..n - first],
+        )
     }
 
     /// Drops the oldest `n` (≤ len) bytes.

@@ -45,7 +45,10 @@ impl Module for RustPipe {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let capacity = module_params::capacity.get();
         if capacity == 0 || capacity > uapi::MAX_CAPACITY {
-            pr_err!("capacity={capacity} is out of range 1..={}", uapi::MAX_CAPACITY);
+            pr_err!(
+                "capacity={capacity} is out of range 1..={}",
+                uapi::MAX_CAPACITY
+            );
             return Err(EINVAL);
         }
         let state = State {
@@ -183,7 +186,9 @@ impl MiscDevice for Pipe {
                         live_allocations: kernel::alloc::live_allocations() as u64,
                     }
                 };
-                UserSlice::new(arg, core::mem::size_of::<uapi::Stats>()).writer().write(&stats)?;
+                UserSlice::new(arg, core::mem::size_of::<uapi::Stats>())
+                    .writer()
+                    .write(&stats)?;
             }
             _ => return Err(ENOTTY),
         }

@@ -31,19 +31,27 @@ impl<T> Mutex<T> {
     pub fn new(data: T, name: &'static CStr, key: &'static LockClassKey) -> Result<Self> {
         // SAFETY: all-zeroes is a valid placeholder for the C struct until it is initialised
         // below, before any use.
-        let raw = try_box(UnsafeCell::new(unsafe { core::mem::zeroed::<bindings::mutex>() }))?;
+        let raw = try_box(UnsafeCell::new(unsafe {
+            core::mem::zeroed::<bindings::mutex>()
+        }))?;
         // SAFETY: `raw` points to writable memory that will not move; `name` and `key` are
         // 'static as lockdep requires.
         unsafe { bindings::rust_helper_mutex_init(raw.get(), name.as_ptr(), key.as_ptr()) };
         // INVARIANT: initialised above; the box keeps it in place.
-        Ok(Self { raw, data: UnsafeCell::new(data) })
+        Ok(Self {
+            raw,
+            data: UnsafeCell::new(data),
+        })
     }
 
     /// Sleeps until the lock is free, then takes it.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // SAFETY: `raw` is an initialised mutex (type invariant).
         unsafe { bindings::mutex_lock(self.raw.get()) };
-        MutexGuard { lock: self, _not_send: PhantomData }
+        MutexGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
     }
 
     /// Like [`lock`](Self::lock), but a signal interrupts the wait with `ERESTARTSYS`.
@@ -53,7 +61,10 @@ impl<T> Mutex<T> {
         if ret != 0 {
             return Err(ERESTARTSYS);
         }
-        Ok(MutexGuard { lock: self, _not_send: PhantomData })
+        Ok(MutexGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
     }
 
     /// Mutable access without locking: having `&mut self` proves no one else holds the lock.
@@ -123,11 +134,16 @@ impl<T> SpinLock<T> {
     /// Allocates (GFP_KERNEL): process context only.
     pub fn new(data: T, name: &'static CStr, key: &'static LockClassKey) -> Result<Self> {
         // SAFETY: all-zeroes is a valid placeholder until the init below.
-        let raw = try_box(UnsafeCell::new(unsafe { core::mem::zeroed::<bindings::spinlock>() }))?;
+        let raw = try_box(UnsafeCell::new(unsafe {
+            core::mem::zeroed::<bindings::spinlock>()
+        }))?;
         // SAFETY: `raw` is writable and will not move; `name` and `key` are 'static.
         unsafe { bindings::rust_helper_spin_lock_init(raw.get(), name.as_ptr(), key.as_ptr()) };
         // INVARIANT: initialised above; the box keeps it in place.
-        Ok(Self { raw, data: UnsafeCell::new(data) })
+        Ok(Self {
+            raw,
+            data: UnsafeCell::new(data),
+        })
     }
 
     /// Takes the lock (preemption off). Not for data also used by interrupt handlers: use
@@ -135,14 +151,21 @@ impl<T> SpinLock<T> {
     pub fn lock(&self) -> SpinLockGuard<'_, T> {
         // SAFETY: `raw` is an initialised spinlock (type invariant).
         unsafe { bindings::rust_helper_spin_lock(self.raw.get()) };
-        SpinLockGuard { lock: self, _not_send: PhantomData }
+        SpinLockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
     }
 
     /// Takes the lock with local interrupts disabled, restoring them on unlock.
     pub fn lock_irqsave(&self) -> SpinLockIrqGuard<'_, T> {
         // SAFETY: `raw` is an initialised spinlock (type invariant).
         let flags = unsafe { bindings::rust_helper_spin_lock_irqsave(self.raw.get()) };
-        SpinLockIrqGuard { lock: self, flags, _not_send: PhantomData }
+        SpinLockIrqGuard {
+            lock: self,
+            flags,
+            _not_send: PhantomData,
+        }
     }
 
     /// Mutable access without locking: `&mut self` proves no one else holds the lock.
