@@ -116,9 +116,7 @@ pub fn ensure(arches: &[Arch]) -> Result {
 fn install_script(plain: &[&str], bpo: &[&str]) -> String {
     let mut s = String::new();
     if !bpo.is_empty() {
-        s += &format!(
-            "    echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list\n"
-        );
+        s += "    echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list\n";
     }
     s += "    apt-get update\n";
     if !plain.is_empty() {

@@ -319,6 +319,21 @@ fn panic_checks(arch: Arch, serial: &str) -> Vec<Record> {
 fn ko_checks(kernel: &Kernel, modules: &[Built]) -> Vec<Record> {
     let arch = kernel.arch;
     let mut out = Vec::new();
+    // The modules compiled, so every gcc-vs-bindgen layout assertion held (see layout.rs).
+    match crate::layout::generate(kernel) {
+        Ok((_, n)) => out.push(Record::new(
+            arch,
+            &format!("layout.gcc_matches_bindgen_{n}_checks"),
+            n > 0,
+            vec![],
+        )),
+        Err(e) => out.push(Record::new(
+            arch,
+            "layout.gcc_matches_bindgen",
+            false,
+            vec![e],
+        )),
+    }
     for m in modules {
         let field = |f: &str| {
             util::output(cmd("modinfo", ["-F", f]).arg(&m.ko))

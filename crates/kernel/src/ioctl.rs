@@ -82,10 +82,10 @@ mod tests {
     #[test]
     fn matches_the_c_headers() {
         // Values from <asm-generic/ioctls.h> and friends, through the libc crate.
-        assert_eq!(io(b'T', 0x01) as u64, libc::TCGETS as u64);
-        assert_eq!(ior::<u32>(b'T', 0x30) as u64, libc::TIOCGPTN as u64);
-        assert_eq!(iow::<i32>(b'T', 0x31) as u64, libc::TIOCSPTLCK as u64);
-        assert_eq!(ior::<[u8; 8]>(b'f', 1) as u64, 0x8008_6601); // FS_IOC_GETFLAGS (64-bit)
+        assert_eq!(u64::from(io(b'T', 0x01)), libc::TCGETS);
+        assert_eq!(u64::from(ior::<u32>(b'T', 0x30)), libc::TIOCGPTN);
+        assert_eq!(u64::from(iow::<i32>(b'T', 0x31)), libc::TIOCSPTLCK);
+        assert_eq!(ior::<[u8; 8]>(b'f', 1), 0x8008_6601); // FS_IOC_GETFLAGS (64-bit)
         assert_eq!(iowr::<u64>(b'r', 7), 0xc008_7207);
     }
 

@@ -61,8 +61,10 @@ pub fn printk(level: Level, prefix: &str, args: fmt::Arguments<'_>) {
     }
 }
 
+// `crate::__LOG_PREFIX` deliberately names the *calling* crate: `module!` defines it there.
 #[doc(hidden)]
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! __print {
     ($level:ident, $($arg:tt)*) => {
         $crate::print::printk(

@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn truncates_and_stays_nul_terminated() {
         let mut s = StackString::<8>::new();
-        write!(s, "{}-{}", "abc", 12345).unwrap();
+        write!(s, "abc-{}", 12345).unwrap();
         assert_eq!(s.as_bytes(), b"abc-123");
         assert_eq!(s.buf[7], 0);
     }

@@ -299,8 +299,11 @@ fn errno_mapping() -> Outcome {
     Ok(())
 }
 
+/// A named test.
+type Test = (&'static str, fn() -> Outcome);
+
 /// The tests, in order.
-const TESTS: &[(&str, fn() -> Outcome)] = &[
+const TESTS: &[Test] = &[
     ("alloc_align_above_page_fails", alloc_align_above_page_fails),
     ("alloc_zero_size", alloc_zero_size),
     ("alloc_failure_is_clean", alloc_failure_is_clean),
