@@ -22,7 +22,7 @@ const fn need(package: &'static str, probe: &'static str) -> Need {
     }
 }
 
-fn needs(arch: Arch) -> Vec<Need> {
+fn needs(arch: Arch, debug_kernel: bool) -> Vec<Need> {
     let mut v = vec![
         need("make", "/usr/bin/make"),
         need("gcc-12", "/usr/bin/gcc-12"),
@@ -33,6 +33,19 @@ fn needs(arch: Arch) -> Vec<Need> {
         need("binutils", "/usr/bin/readelf"),
         need("libelf1", "/usr/lib/x86_64-linux-gnu/libelf.so.1"),
     ];
+    if debug_kernel {
+        // Building a kernel (the debug kernel) needs more than building modules.
+        for (package, probe) in [
+            ("flex", "/usr/bin/flex"),
+            ("bison", "/usr/bin/bison"),
+            ("bc", "/usr/bin/bc"),
+            ("libelf-dev", "/usr/include/libelf.h"),
+            ("libssl-dev", "/usr/include/openssl/ssl.h"),
+            ("cpio", "/usr/bin/cpio"),
+        ] {
+            v.push(need(package, probe));
+        }
+    }
     match arch {
         Arch::X86_64 => v.push(Need {
             package: "qemu-system-x86",
@@ -61,13 +74,16 @@ fn needs(arch: Arch) -> Vec<Need> {
 const BACKPORTS: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
 
 /// Makes sure everything the build and the QEMU runs need for `arches` is on this machine.
-pub fn ensure(arches: &[Arch]) -> Result {
+pub fn ensure(arches: &[Arch], debug_kernel: bool) -> Result {
     ensure_rust(arches)?;
     if arches.contains(&Arch::Arm64) {
         ensure_foreign_arch("arm64")?;
     }
     let mut missing: Vec<&Need> = Vec::new();
-    let all: Vec<Need> = arches.iter().flat_map(|&a| needs(a)).collect();
+    let all: Vec<Need> = arches
+        .iter()
+        .flat_map(|&a| needs(a, debug_kernel))
+        .collect();
     for n in &all {
         if !Path::new(n.probe).exists() && !missing.iter().any(|m| m.package == n.package) {
             missing.push(n);
@@ -170,6 +186,35 @@ pub fn file_from_package(package: &str, path: &str) -> Result<std::path::PathBuf
     } else {
         Err(format!("{package} has no {path}"))
     }
+}
+
+/// Downloads the current version of a Debian package into `target/kernel/downloads/` (kept
+/// across runs: the newest matching file is reused) and returns the `.deb`.
+pub fn download_package(package: &str) -> Result<std::path::PathBuf> {
+    let dl = util::root().join("target/kernel/downloads");
+    util::mkdir(&dl)?;
+    let policy = util::output(&mut cmd("apt-cache", ["policy", package]))?;
+    let candidate = policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate: "))
+        .filter(|v| *v != "(none)")
+        .ok_or_else(|| format!("apt knows no {package}"))?
+        .to_string();
+    let file = dl.join(format!(
+        "{package}_{}_all.deb",
+        candidate.replace(':', "%3a")
+    ));
+    if !file.exists() {
+        util::step(&format!("fetching {package} {candidate}"));
+        util::run(
+            cmd(
+                "apt-get",
+                ["download", "-q", &format!("{package}={candidate}")],
+            )
+            .current_dir(&dl),
+        )?;
+    }
+    Ok(file)
 }
 
 /// `apt-get update` (root only).

@@ -3,6 +3,7 @@
 
 mod arch;
 mod cpio;
+mod debugkernel;
 mod deps;
 mod kbuild;
 mod kernel;
@@ -30,7 +31,9 @@ commands:
 
 options:
   --arch x86_64|arm64     target architecture (default: both; qemu-run: x86_64)
-  --kdir PATH             build against this prepared kernel tree instead of Debian's
+  --kernel debian|debug   Debian's 6.1 kernel (default), or our x86_64 debug kernel (KASAN,
+                          lockdep, kmemleak, UBSAN), built once from linux-source-6.1
+  --kdir PATH             build against this prepared kernel tree instead
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
@@ -44,6 +47,7 @@ struct Options {
     kernel_image: Option<PathBuf>,
     driver: Option<String>,
     debug: bool,
+    debug_kernel: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -64,6 +68,11 @@ fn parse(args: &[String]) -> Result<Options> {
                     })?);
             }
             "--kdir" => o.kdir = Some(value("--kdir")?.into()),
+            "--kernel" => match value("--kernel")?.as_str() {
+                "debian" => o.debug_kernel = false,
+                "debug" => o.debug_kernel = true,
+                v => return Err(format!("unknown kernel `{v}` (use debian or debug)")),
+            },
             "--kernel-image" => o.kernel_image = Some(value("--kernel-image")?.into()),
             "--driver" => o.driver = Some(value("--driver")?),
             "--release" => o.debug = false,
@@ -75,6 +84,12 @@ fn parse(args: &[String]) -> Result<Options> {
 }
 
 fn kernel_for(o: &Options, arch: Arch) -> Result<kernel::Kernel> {
+    if o.debug_kernel {
+        if arch != Arch::X86_64 {
+            return Err("the debug kernel is x86_64 only (use --arch x86_64)".into());
+        }
+        return debugkernel::build();
+    }
     match &o.kdir {
         Some(k) => kernel::from_kdir(arch, k, o.kernel_image.clone()),
         None => {
@@ -89,12 +104,16 @@ fn kernel_for(o: &Options, arch: Arch) -> Result<kernel::Kernel> {
 
 /// The architectures a command covers: `--arch`, or all of them.
 fn arches(o: &Options) -> Vec<Arch> {
-    o.arch.map_or(Arch::ALL.to_vec(), |a| vec![a])
+    match (o.arch, o.debug_kernel) {
+        (Some(a), _) => vec![a],
+        (None, true) => vec![Arch::X86_64],
+        (None, false) => Arch::ALL.to_vec(),
+    }
 }
 
 fn build(o: &Options) -> Result<Vec<(kernel::Kernel, Vec<kbuild::Built>)>> {
     let arches = arches(o);
-    deps::ensure(&arches)?;
+    deps::ensure(&arches, o.debug_kernel)?;
     let profile = if o.debug {
         kbuild::Profile::Debug
     } else {
@@ -198,12 +217,25 @@ fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
 
 /// `test`: host unit tests + QEMU tests, one count line at the end.
 fn test(o: &Options) -> Result<bool> {
-    deps::ensure(&arches(o))?;
-    // Host tests compile `kernel-sys` for the host: use the x86_64 kernel's bindings.
-    let kernel = kernel_for(o, Arch::X86_64)?;
+    deps::ensure(&arches(o), true)?;
+    // Host tests compile `kernel-sys` for the host: use Debian's x86_64 kernel's bindings.
+    let debian = Options {
+        debug_kernel: false,
+        ..o.clone()
+    };
+    let kernel = kernel_for(&debian, Arch::X86_64)?;
     let clang_args = kernel::clang_args(&kernel)?;
     let (host_passed, host_failed) = host_tests(&clang_args)?;
-    let records = qemu_test(o)?;
+    // Debian's kernels (both architectures), then the debug kernel.
+    let mut records = qemu_test(&debian)?;
+    if o.arch.is_none_or(|a| a == Arch::X86_64) && o.kdir.is_none() {
+        let debug = Options {
+            debug_kernel: true,
+            arch: Some(Arch::X86_64),
+            ..o.clone()
+        };
+        records.extend(qemu_test(&debug)?);
+    }
     let (qemu_passed, qemu_failed) = testrun::summarize(&records);
     let (passed, failed) = (host_passed + qemu_passed, host_failed + qemu_failed);
     println!("{passed} passed, {failed} failed");
