@@ -369,6 +369,23 @@ pub fn rustflags(kernel: &Kernel) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
+    if kernel.enabled("KASAN_GENERIC") {
+        // Instrument the Rust code like the C code: every load and store checks the shadow
+        // memory (inline, or through __asan_* calls), reports are recoverable like C's.
+        let offset = kernel.config.get("KASAN_SHADOW_OFFSET").cloned().unwrap_or_default();
+        let threshold = if kernel.enabled("KASAN_INLINE") { 10000 } else { 0 };
+        let stack = u8::from(kernel.enabled("KASAN_STACK"));
+        f.extend([
+            "-Zsanitizer=kernel-address".to_string(),
+            "-Zsanitizer-recover=kernel-address".to_string(),
+            format!("-Cllvm-args=-asan-mapping-offset={offset}"),
+            format!("-Cllvm-args=-asan-instrumentation-with-call-threshold={threshold}"),
+            format!("-Cllvm-args=-asan-stack={stack}"),
+            // Module globals would need constructors run at load; C modules skip them too
+            // unless CONFIG_KASAN_MODULE globals are wired up, so keep to heap and stack.
+            "-Cllvm-args=-asan-globals=0".to_string(),
+        ]);
+    }
     match kernel.arch {
         Arch::X86_64 => {
             f.extend(

@@ -133,12 +133,12 @@ fn build(o: &Options) -> Result<Vec<(kernel::Kernel, Vec<kbuild::Built>)>> {
 
 /// `qemu-test`: build, boot, test; the records of every architecture.
 fn qemu_test(o: &Options) -> Result<Vec<testrun::Record>> {
-    let opts = testrun::Options {
-        driver: o.driver.clone(),
-        timeout_scale: 1,
-    };
+    // KASAN, lockdep and kmemleak under TCG: everything takes several times longer.
+    let timeout_scale = if o.debug_kernel { 6 } else { 1 };
     let mut records = Vec::new();
     for (kernel, built) in build(o)? {
+        let label = format!("{}{}", kernel.arch, if o.debug_kernel { "-debug" } else { "" });
+        let opts = testrun::Options { driver: o.driver.clone(), timeout_scale, label };
         if let Some(d) = &o.driver {
             if !built.iter().any(|b| &b.name == d) {
                 return Err(format!("no driver named `{d}` (see drivers/)"));
@@ -157,7 +157,7 @@ fn qemu_run(o: &Options) -> Result {
     };
     let (kernel, built) = build(&o)?.remove(0);
     let runner = testrun::build_guest(kernel.arch)?;
-    let initrd = testrun::initramfs(kernel.arch, &built, &runner)?;
+    let initrd = testrun::initramfs(kernel.arch, kernel.arch.name(), &built, &runner)?;
     let image = kernel
         .image
         .clone()
@@ -215,6 +215,13 @@ fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
     Ok((passed, failed))
 }
 
+/// The records of a run, or one failed record saying why it could not run.
+fn run_or_fail(what: &str, result: Result<Vec<testrun::Record>>) -> Vec<testrun::Record> {
+    result.unwrap_or_else(|e| {
+        vec![testrun::Record { name: format!("{what} (did not run)"), passed: false, notes: vec![e] }]
+    })
+}
+
 /// `test`: host unit tests + QEMU tests, one count line at the end.
 fn test(o: &Options) -> Result<bool> {
     deps::ensure(&arches(o), true)?;
@@ -227,14 +234,14 @@ fn test(o: &Options) -> Result<bool> {
     let clang_args = kernel::clang_args(&kernel)?;
     let (host_passed, host_failed) = host_tests(&clang_args)?;
     // Debian's kernels (both architectures), then the debug kernel.
-    let mut records = qemu_test(&debian)?;
+    let mut records = run_or_fail("qemu-test", qemu_test(&debian));
     if o.arch.is_none_or(|a| a == Arch::X86_64) && o.kdir.is_none() {
         let debug = Options {
             debug_kernel: true,
             arch: Some(Arch::X86_64),
             ..o.clone()
         };
-        records.extend(qemu_test(&debug)?);
+        records.extend(run_or_fail("qemu-test --kernel debug", qemu_test(&debug)));
     }
     let (qemu_passed, qemu_failed) = testrun::summarize(&records);
     let (passed, failed) = (host_passed + qemu_passed, host_failed + qemu_failed);

@@ -27,9 +27,9 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(arch: Arch, name: &str, passed: bool, notes: Vec<String>) -> Record {
+    fn new(label: &str, name: &str, passed: bool, notes: Vec<String>) -> Record {
         Record {
-            name: format!("{arch}.{name}"),
+            name: format!("{label}.{name}"),
             passed,
             notes,
         }
@@ -43,11 +43,13 @@ pub struct Options {
     pub driver: Option<String>,
     /// Multiplies every timeout (slow kernels).
     pub timeout_scale: u32,
+    /// Names the kernel in test names and log paths: `x86_64`, `arm64`, `x86_64-debug`.
+    pub label: String,
 }
 
-/// Where a run's files go: `target/qemu/<arch>/`.
-fn run_dir(arch: Arch) -> PathBuf {
-    util::root().join("target/qemu").join(arch.name())
+/// Where a run's files go: `target/qemu/<label>/`.
+fn run_dir(label: &str) -> PathBuf {
+    util::root().join("target/qemu").join(label)
 }
 
 /// Builds the in-guest runner (`qemu/guest`, a static musl binary).
@@ -87,7 +89,7 @@ fn busybox(arch: Arch) -> Result<PathBuf> {
 }
 
 /// Writes the initramfs: `/init` (the runner), busybox, the modules.
-pub fn initramfs(arch: Arch, modules: &[Built], runner: &Path) -> Result<PathBuf> {
+pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> Result<PathBuf> {
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
         c.dir(d, 0o755);
@@ -106,7 +108,7 @@ pub fn initramfs(arch: Arch, modules: &[Built], runner: &Path) -> Result<PathBuf
     for m in modules {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
     }
-    let path = run_dir(arch).join("initramfs.cpio");
+    let path = run_dir(label).join("initramfs.cpio");
     util::write(&path, c.finish())?;
     Ok(path)
 }
@@ -136,11 +138,15 @@ fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
 /// Runs the QEMU tests of one architecture; returns one record per test.
 pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Record>> {
     let arch = kernel.arch;
+    let label = opts.label.as_str();
     let scale = opts.timeout_scale.max(1);
-    let mut records = ko_checks(kernel, modules);
+    let mut records = ko_checks(kernel, label, modules);
     let runner = build_guest(arch)?;
-    let initrd = initramfs(arch, modules, &runner)?;
+    let initrd = initramfs(arch, label, modules, &runner)?;
     let image = boot_image(kernel)?;
+    let boot = |name: &str, suites: &str, timeout: u32| {
+        boot(arch, label, &image, &initrd, name, suites, timeout * scale, scale)
+    };
 
     let mut suites = vec!["selftests".to_string()];
     for m in modules.iter().filter(|m| m.name != "rust_selftests") {
@@ -148,28 +154,94 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
             suites.push(m.name.clone());
         }
     }
-    let main = boot(
-        arch,
-        &image,
-        &initrd,
-        "main",
-        &suites.join(","),
-        600 * scale,
-        scale,
-    )?;
-    records.extend(ktap_records(arch, &main));
-    let splats = qemu::splats(&main.serial);
-    records.push(Record::new(
-        arch,
-        "main_boot.kernel_log_clean",
-        splats.is_empty(),
-        splats,
-    ));
+    let kmemleak = kernel.enabled("DEBUG_KMEMLEAK");
+    if kmemleak {
+        suites.push("kmemleak".into());
+    }
+    let main = boot("main", &suites.join(","), 600)?;
+    records.extend(ktap_records(label, &main));
+    let splats = qemu::splats(&without_kmemleak(&main.serial));
+    records.push(Record::new(label, "main_boot.kernel_log_clean", splats.is_empty(), splats));
+    if kmemleak {
+        records.push(kmemleak_check(label, &main.serial));
+    }
 
-    let panic = boot(arch, &image, &initrd, "panic", "panic", 120 * scale, scale)?;
-    records.extend(ktap_records(arch, &panic));
-    records.extend(panic_checks(arch, &panic.serial));
+    let panic = boot("panic", "panic", 120)?;
+    records.extend(ktap_records(label, &panic));
+    records.extend(panic_checks(label, &panic.serial));
+
+    if kernel.enabled("KASAN") {
+        let kasan = boot("kasan", "kasan", 120)?;
+        records.extend(ktap_records(label, &kasan));
+        records.extend(kasan_checks(label, &kasan.serial));
+    }
     Ok(records)
+}
+
+/// The serial log without kmemleak's report (judged by [`kmemleak_check`] instead: leaks of
+/// the kernel's own are not this project's to fail on).
+fn without_kmemleak(serial: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in serial.lines() {
+        if line.contains("---- kmemleak ----") {
+            inside = true;
+        } else if line.contains("---- end kmemleak ----") {
+            inside = false;
+        } else if !inside && !line.contains("new suspected memory leak") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Unreferenced objects allocated by our modules: their backtrace names one of them, or shows
+/// a bare address (no symbol: code of a module that was unloaded; only ours are ever loaded).
+fn kmemleak_check(label: &str, serial: &str) -> Record {
+    let name = "kmemleak.no_leaks_from_our_modules";
+    let Some(start) = serial.find("---- kmemleak ----") else {
+        return Record::new(label, name, false, vec!["no kmemleak report".into()]);
+    };
+    let report = &serial[start..];
+    let report = &report[..report.find("---- end kmemleak ----").unwrap_or(report.len())];
+    let mut ours = Vec::new();
+    let mut others = 0;
+    for object in report.split("unreferenced object").skip(1) {
+        let from_us = object.lines().any(|l| {
+            let l = l.trim();
+            l.contains("[chardev]")
+                || l.contains("[rust_selftests]")
+                || (l.starts_with("[<") && l.split_whitespace().nth(1).is_some_and(|s| s.starts_with("0x")))
+        });
+        if from_us {
+            ours.push(format!("unreferenced object{}", object.trim_end()));
+        } else {
+            others += 1;
+        }
+    }
+    if !ours.is_empty() && others > 0 {
+        ours.push(format!("({others} unreferenced objects of the kernel itself, not counted)"));
+    }
+    Record::new(label, name, ours.is_empty(), ours)
+}
+
+/// The KASAN boot: the planted out-of-bounds write in Rust code is reported, precisely, and
+/// nothing else goes wrong.
+fn kasan_checks(label: &str, serial: &str) -> Vec<Record> {
+    let log = kernel_log(serial);
+    let report = log.lines().find(|l| l.contains("BUG: KASAN: slab-out-of-bounds in")).unwrap_or_default();
+    let names_fn = report.contains("planted_out_of_bounds_write");
+    let write = log.lines().any(|l| l.contains("Write of size 1 at addr"));
+    let others: Vec<String> = qemu::splats(log).into_iter().filter(|s| !s.contains("KASAN")).collect();
+    let note = |ok: bool, what: String| if ok { vec![] } else { vec![what] };
+    vec![
+        Record::new(label, "kasan.reports_rust_oob_write", names_fn, note(names_fn, format!(
+            "expected `BUG: KASAN: slab-out-of-bounds in ...planted_out_of_bounds_write`, got `{report}`"
+        ))),
+        Record::new(label, "kasan.write_of_size_1", write, note(write, "no `Write of size 1 at addr` line".into())),
+        Record::new(label, "kasan.no_other_splats", others.is_empty(), others),
+    ]
 }
 
 /// A finished boot.
@@ -180,8 +252,10 @@ struct BootRun {
     log: PathBuf,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn boot(
     arch: Arch,
+    label: &str,
     image: &Path,
     initrd: &Path,
     name: &str,
@@ -189,9 +263,9 @@ fn boot(
     timeout: u32,
     scale: u32,
 ) -> Result<BootRun> {
-    let log = run_dir(arch).join(format!("{name}.log"));
+    let log = run_dir(label).join(format!("{name}.log"));
     util::step(&format!(
-        "qemu: {arch} boot `{name}` (suites: {suites}); serial log {}",
+        "qemu: {label} boot `{name}` (suites: {suites}); serial log {}",
         log.display()
     ));
     let started = Instant::now();
@@ -242,7 +316,7 @@ fn ktap_text(serial: &str) -> String {
 }
 
 /// One record per KTAP test of a boot; a boot without results or that timed out fails.
-fn ktap_records(arch: Arch, run: &BootRun) -> Vec<Record> {
+fn ktap_records(arch: &str, run: &BootRun) -> Vec<Record> {
     let mut out = Vec::new();
     match ktap::parse(&ktap_text(&run.serial)) {
         Ok(results) if !results.is_empty() => {
@@ -286,7 +360,7 @@ fn ktap_records(arch: Arch, run: &BootRun) -> Vec<Record> {
 }
 
 /// The panic boot: the exact report the panic handler must produce.
-fn panic_checks(arch: Arch, serial: &str) -> Vec<Record> {
+fn panic_checks(arch: &str, serial: &str) -> Vec<Record> {
     let has = |needle: &str| serial.lines().any(|l| l.contains(needle));
     let message = "rust_selftests: panicked at crates/selftests/src/lib.rs:";
     let line = serial
@@ -316,19 +390,19 @@ fn panic_checks(arch: Arch, serial: &str) -> Vec<Record> {
 }
 
 /// modinfo/readelf checks of every built module.
-fn ko_checks(kernel: &Kernel, modules: &[Built]) -> Vec<Record> {
+fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
     let arch = kernel.arch;
     let mut out = Vec::new();
     // The modules compiled, so every gcc-vs-bindgen layout assertion held (see layout.rs).
     match crate::layout::generate(kernel) {
         Ok((_, n)) => out.push(Record::new(
-            arch,
+            label,
             &format!("layout.gcc_matches_bindgen_{n}_checks"),
             n > 0,
             vec![],
         )),
         Err(e) => out.push(Record::new(
-            arch,
+            label,
             "layout.gcc_matches_bindgen",
             false,
             vec![e],
@@ -347,7 +421,7 @@ fn ko_checks(kernel: &Kernel, modules: &[Built]) -> Vec<Record> {
             .count();
         let mut check = |name: &str, ok: bool, why: String| {
             out.push(Record::new(
-                arch,
+            label,
                 &format!("ko.{}.{name}", m.name),
                 ok,
                 if ok { vec![] } else { vec![why] },

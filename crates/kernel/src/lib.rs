@@ -16,6 +16,7 @@
 extern crate alloc as rust_alloc;
 
 pub mod alloc;
+pub mod debug;
 pub mod error;
 pub mod file;
 pub mod ioctl;

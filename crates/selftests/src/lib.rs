@@ -5,7 +5,8 @@
 //! `Err(())` after printing a `# ...` diagnostic that says what was expected and what happened.
 //!
 //! `trigger_panic=1` makes the load panic instead, to test the panic handler (in a boot of its
-//! own: the oops kills the loading process and taints the kernel).
+//! own: the oops kills the loading process and taints the kernel). `kasan_oob=1` makes a
+//! deliberate out-of-bounds write instead, which a KASAN kernel must report.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -334,6 +335,11 @@ impl Module for SelfTests {
         if module_params::trigger_panic.get() {
             panic!("deliberate panic requested by trigger_panic=1");
         }
+        if module_params::kasan_oob.get() {
+            pr_info!("kasan_oob=1: writing one byte past a 32-byte block");
+            kernel::debug::planted_out_of_bounds_write();
+            return Ok(SelfTests);
+        }
         pr_info!("KTAP version 1");
         pr_info!("1..{}", ALIGN_TESTS + TESTS.len());
         let mut n = 0;
@@ -361,5 +367,6 @@ module! {
     license: "GPL",
     params: {
         trigger_panic: bool = false, "Panic at load, to test the panic handler",
+        kasan_oob: bool = false, "Make a slab out-of-bounds write at load, to test KASAN",
     },
 }

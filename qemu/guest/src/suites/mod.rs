@@ -1,6 +1,8 @@
 //! The test suites, selected by name with `ktest.suites=`.
 
 pub mod chardev;
+pub mod kasan;
+pub mod kmemleak;
 pub mod panic;
 pub mod runner;
 pub mod selftests;
@@ -9,7 +11,7 @@ use crate::harness::Ctx;
 use crate::ktap;
 
 /// The names `ktest.suites=` accepts.
-pub const KNOWN: [&str; 4] = ["selftests", "panic", "chardev", "runner"];
+pub const KNOWN: [&str; 6] = ["selftests", "panic", "chardev", "runner", "kasan", "kmemleak"];
 
 /// Runs suite `name`, printing its KTAP subtest with `out`. Returns `(passed, one-line
 /// summary)`, or `None` for an unknown name.
@@ -19,6 +21,8 @@ pub fn run(name: &str, ctx: &Ctx, out: &ktap::Writer) -> Option<(bool, String)> 
         "panic" => Some(panic::run(ctx, out)),
         "chardev" => Some(chardev::run(ctx, out)),
         "runner" => Some(runner::run(ctx, out)),
+        "kasan" => Some(kasan::run(ctx, out)),
+        "kmemleak" => Some(kmemleak::run(ctx, out)),
         _ => None,
     }
 }
