@@ -38,6 +38,17 @@ void rust_helper_mutex_init(struct mutex *lock, const char *name, struct lock_cl
 	__mutex_init(lock, name, key);
 }
 
+/* With lockdep (DEBUG_LOCK_ALLOC) these are macros around the _nested variants. */
+void rust_helper_mutex_lock(struct mutex *lock)
+{
+	mutex_lock(lock);
+}
+
+int rust_helper_mutex_lock_interruptible(struct mutex *lock)
+{
+	return mutex_lock_interruptible(lock);
+}
+
 void rust_helper_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key)
 {
 #ifdef CONFIG_DEBUG_SPINLOCK
@@ -109,4 +120,9 @@ void *rust_helper_file_private(const struct file *file)
 void rust_helper_file_set_private(struct file *file, void *data)
 {
 	file->private_data = data;
+}
+
+rust_ioctl_fn rust_helper_compat_ptr_ioctl(void)
+{
+	return compat_ptr_ioctl;
 }

@@ -22,6 +22,8 @@ unsigned long rust_helper_copy_to_user(void __user *to, const void *from, unsign
 unsigned long rust_helper_clear_user(void __user *to, unsigned long n);
 
 void rust_helper_mutex_init(struct mutex *lock, const char *name, struct lock_class_key *key);
+void rust_helper_mutex_lock(struct mutex *lock);
+int rust_helper_mutex_lock_interruptible(struct mutex *lock);
 void rust_helper_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);
 void rust_helper_spin_lock(spinlock_t *lock);
 void rust_helper_spin_unlock(spinlock_t *lock);
@@ -33,6 +35,10 @@ void rust_helper_init_waitqueue_head(struct wait_queue_head *wq, const char *nam
 void rust_helper_wake_up_interruptible(struct wait_queue_head *wq);
 void rust_helper_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *pt);
 int rust_helper_signal_pending(void);
+
+/* compat_ptr_ioctl, or NULL on kernels without CONFIG_COMPAT (where it is a macro for NULL). */
+typedef long (*rust_ioctl_fn)(struct file *, unsigned int, unsigned long);
+rust_ioctl_fn rust_helper_compat_ptr_ioctl(void);
 
 unsigned int rust_helper_file_flags(const struct file *file);
 void *rust_helper_file_private(const struct file *file);

@@ -44,7 +44,9 @@ pub fn build() -> Result<Kernel> {
         util::write(&stamp, &version)?;
     }
     let image = out.join("arch/x86/boot/bzImage");
-    kernel::from_kdir(Arch::X86_64, &out, Some(image))
+    let mut kernel = kernel::from_kdir(Arch::X86_64, &out, Some(image))?;
+    kernel.label = "x86_64-debug".into();
+    Ok(kernel)
 }
 
 /// Extracts the source tarball once per version.

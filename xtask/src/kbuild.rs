@@ -108,7 +108,7 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
         .env_remove("RUSTFLAGS");
     util::run(&mut c)?;
 
-    let out_dir = util::root().join("target/kmod").join(kernel.arch.name());
+    let out_dir = util::root().join("target/kmod").join(&kernel.label);
     util::mkdir(&out_dir)?;
     let lib_dir = cargo_dir.join(target).join(profile.cargo_name());
     let mut built = Vec::new();

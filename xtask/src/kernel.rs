@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct Kernel {
     /// Target architecture.
     pub arch: Arch,
+    /// Names this kernel in output paths and test names: `x86_64` and `arm64` for Debian's
+    /// kernels, `x86_64-debug` for ours, `<arch>-<release>` for a `--kdir` tree.
+    pub label: String,
     /// `uname -r` of the kernel (`6.1.0-56-amd64`).
     pub release: String,
     /// The directory `make -C` is pointed at.
@@ -71,10 +74,17 @@ pub fn from_kdir(arch: Arch, kdir: &Path, image: Option<PathBuf>) -> Result<Kern
             .map(|f| boot.join(f))
             .find(|p| p.is_file())
     });
-    open(arch, kdir, release, image)
+    let label = format!("{arch}-{release}");
+    open(arch, label, kdir, release, image)
 }
 
-fn open(arch: Arch, kdir: PathBuf, release: String, image: Option<PathBuf>) -> Result<Kernel> {
+fn open(
+    arch: Arch,
+    label: String,
+    kdir: PathBuf,
+    release: String,
+    image: Option<PathBuf>,
+) -> Result<Kernel> {
     let config = parse_config(&util::read(&kdir.join(".config"))?);
     let work = util::root()
         .join("target/kbuild")
@@ -82,6 +92,7 @@ fn open(arch: Arch, kdir: PathBuf, release: String, image: Option<PathBuf>) -> R
         .join(&release);
     Ok(Kernel {
         arch,
+        label,
         release,
         kdir,
         image,
@@ -153,7 +164,7 @@ pub fn debian(arch: Arch) -> Result<Kernel> {
         util::write(&makefile, fixed)?;
         util::write(&stamp, &release)?;
     }
-    open(arch, kdir, release, Some(image))
+    open(arch, arch.name().to_string(), kdir, release, Some(image))
 }
 
 /// The ABI (`6.1.0-56`) the metapackage currently depends on, in bookworm (not backports).
@@ -372,8 +383,16 @@ pub fn rustflags(kernel: &Kernel) -> Vec<String> {
     if kernel.enabled("KASAN_GENERIC") {
         // Instrument the Rust code like the C code: every load and store checks the shadow
         // memory (inline, or through __asan_* calls), reports are recoverable like C's.
-        let offset = kernel.config.get("KASAN_SHADOW_OFFSET").cloned().unwrap_or_default();
-        let threshold = if kernel.enabled("KASAN_INLINE") { 10000 } else { 0 };
+        let offset = kernel
+            .config
+            .get("KASAN_SHADOW_OFFSET")
+            .cloned()
+            .unwrap_or_default();
+        let threshold = if kernel.enabled("KASAN_INLINE") {
+            10000
+        } else {
+            0
+        };
         let stack = u8::from(kernel.enabled("KASAN_STACK"));
         f.extend([
             "-Zsanitizer=kernel-address".to_string(),

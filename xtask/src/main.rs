@@ -137,8 +137,11 @@ fn qemu_test(o: &Options) -> Result<Vec<testrun::Record>> {
     let timeout_scale = if o.debug_kernel { 6 } else { 1 };
     let mut records = Vec::new();
     for (kernel, built) in build(o)? {
-        let label = format!("{}{}", kernel.arch, if o.debug_kernel { "-debug" } else { "" });
-        let opts = testrun::Options { driver: o.driver.clone(), timeout_scale, label };
+        let opts = testrun::Options {
+            driver: o.driver.clone(),
+            timeout_scale,
+            label: kernel.label.clone(),
+        };
         if let Some(d) = &o.driver {
             if !built.iter().any(|b| &b.name == d) {
                 return Err(format!("no driver named `{d}` (see drivers/)"));
@@ -157,7 +160,7 @@ fn qemu_run(o: &Options) -> Result {
     };
     let (kernel, built) = build(&o)?.remove(0);
     let runner = testrun::build_guest(kernel.arch)?;
-    let initrd = testrun::initramfs(kernel.arch, kernel.arch.name(), &built, &runner)?;
+    let initrd = testrun::initramfs(kernel.arch, &kernel.label, &built, &runner)?;
     let image = kernel
         .image
         .clone()
@@ -218,7 +221,11 @@ fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
 /// The records of a run, or one failed record saying why it could not run.
 fn run_or_fail(what: &str, result: Result<Vec<testrun::Record>>) -> Vec<testrun::Record> {
     result.unwrap_or_else(|e| {
-        vec![testrun::Record { name: format!("{what} (did not run)"), passed: false, notes: vec![e] }]
+        vec![testrun::Record {
+            name: format!("{what} (did not run)"),
+            passed: false,
+            notes: vec![e],
+        }]
     })
 }
 

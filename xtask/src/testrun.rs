@@ -145,7 +145,16 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let initrd = initramfs(arch, label, modules, &runner)?;
     let image = boot_image(kernel)?;
     let boot = |name: &str, suites: &str, timeout: u32| {
-        boot(arch, label, &image, &initrd, name, suites, timeout * scale, scale)
+        boot(
+            arch,
+            label,
+            &image,
+            &initrd,
+            name,
+            suites,
+            timeout * scale,
+            scale,
+        )
     };
 
     let mut suites = vec!["selftests".to_string()];
@@ -161,7 +170,12 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let main = boot("main", &suites.join(","), 600)?;
     records.extend(ktap_records(label, &main));
     let splats = qemu::splats(&without_kmemleak(&main.serial));
-    records.push(Record::new(label, "main_boot.kernel_log_clean", splats.is_empty(), splats));
+    records.push(Record::new(
+        label,
+        "main_boot.kernel_log_clean",
+        splats.is_empty(),
+        splats,
+    ));
     if kmemleak {
         records.push(kmemleak_check(label, &main.serial));
     }
@@ -170,10 +184,10 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     records.extend(ktap_records(label, &panic));
     records.extend(panic_checks(label, &panic.serial));
 
-    if kernel.enabled("KASAN") {
-        let kasan = boot("kasan", "kasan", 120)?;
-        records.extend(ktap_records(label, &kasan));
-        records.extend(kasan_checks(label, &kasan.serial));
+    if kernel.enabled("KASAN") && kmemleak {
+        let planted = boot("planted", "planted,kmemleak", 120)?;
+        records.extend(ktap_records(label, &planted));
+        records.extend(planted_checks(label, &planted.serial));
     }
     Ok(records)
 }
@@ -204,7 +218,9 @@ fn kmemleak_check(label: &str, serial: &str) -> Record {
         return Record::new(label, name, false, vec!["no kmemleak report".into()]);
     };
     let report = &serial[start..];
-    let report = &report[..report.find("---- end kmemleak ----").unwrap_or(report.len())];
+    let report = &report[..report
+        .find("---- end kmemleak ----")
+        .unwrap_or(report.len())];
     let mut ours = Vec::new();
     let mut others = 0;
     for object in report.split("unreferenced object").skip(1) {
@@ -212,7 +228,10 @@ fn kmemleak_check(label: &str, serial: &str) -> Record {
             let l = l.trim();
             l.contains("[chardev]")
                 || l.contains("[rust_selftests]")
-                || (l.starts_with("[<") && l.split_whitespace().nth(1).is_some_and(|s| s.starts_with("0x")))
+                || (l.starts_with("[<")
+                    && l.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|s| s.starts_with("0x")))
         });
         if from_us {
             ours.push(format!("unreferenced object{}", object.trim_end()));
@@ -221,26 +240,42 @@ fn kmemleak_check(label: &str, serial: &str) -> Record {
         }
     }
     if !ours.is_empty() && others > 0 {
-        ours.push(format!("({others} unreferenced objects of the kernel itself, not counted)"));
+        ours.push(format!(
+            "({others} unreferenced objects of the kernel itself, not counted)"
+        ));
     }
     Record::new(label, name, ours.is_empty(), ours)
 }
 
-/// The KASAN boot: the planted out-of-bounds write in Rust code is reported, precisely, and
-/// nothing else goes wrong.
-fn kasan_checks(label: &str, serial: &str) -> Vec<Record> {
+/// The planted-bugs boot: the out-of-bounds write in Rust code is reported by KASAN, precisely,
+/// the leaked block by kmemleak, and nothing else goes wrong.
+fn planted_checks(label: &str, serial: &str) -> Vec<Record> {
     let log = kernel_log(serial);
-    let report = log.lines().find(|l| l.contains("BUG: KASAN: slab-out-of-bounds in")).unwrap_or_default();
+    let report = log
+        .lines()
+        .find(|l| l.contains("BUG: KASAN: slab-out-of-bounds in"))
+        .unwrap_or_default();
     let names_fn = report.contains("planted_out_of_bounds_write");
     let write = log.lines().any(|l| l.contains("Write of size 1 at addr"));
-    let others: Vec<String> = qemu::splats(log).into_iter().filter(|s| !s.contains("KASAN")).collect();
+    let others: Vec<String> = qemu::splats(&without_kmemleak(log))
+        .into_iter()
+        .filter(|s| !s.contains("KASAN"))
+        .collect();
+    // The leak check must fail here: the planted leak is ours.
+    let leak = kmemleak_check(label, serial);
+    let leak_found = !leak.passed
+        && leak
+            .notes
+            .iter()
+            .any(|n| n.starts_with("unreferenced object"));
     let note = |ok: bool, what: String| if ok { vec![] } else { vec![what] };
     vec![
-        Record::new(label, "kasan.reports_rust_oob_write", names_fn, note(names_fn, format!(
+        Record::new(label, "planted.kasan_reports_rust_oob_write", names_fn, note(names_fn, format!(
             "expected `BUG: KASAN: slab-out-of-bounds in ...planted_out_of_bounds_write`, got `{report}`"
         ))),
-        Record::new(label, "kasan.write_of_size_1", write, note(write, "no `Write of size 1 at addr` line".into())),
-        Record::new(label, "kasan.no_other_splats", others.is_empty(), others),
+        Record::new(label, "planted.kasan_write_of_size_1", write, note(write, "no `Write of size 1 at addr` line".into())),
+        Record::new(label, "planted.kmemleak_reports_rust_leak", leak_found, note(leak_found, "kmemleak did not report the leaked block as ours".into())),
+        Record::new(label, "planted.no_other_splats", others.is_empty(), others),
     ]
 }
 
@@ -421,7 +456,7 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
             .count();
         let mut check = |name: &str, ok: bool, why: String| {
             out.push(Record::new(
-            label,
+                label,
                 &format!("ko.{}.{name}", m.name),
                 ok,
                 if ok { vec![] } else { vec![why] },

@@ -13,8 +13,12 @@ use core::alloc::Layout;
 #[doc(hidden)]
 #[inline(never)]
 pub fn planted_out_of_bounds_write() {
-    let Ok(layout) = Layout::from_size_align(32, 8) else { return };
-    let Ok(block) = RawBlock::new(layout, Gfp::KERNEL) else { return };
+    let Ok(layout) = Layout::from_size_align(32, 8) else {
+        return;
+    };
+    let Ok(block) = RawBlock::new(layout, Gfp::KERNEL) else {
+        return;
+    };
     // SAFETY: none — this is the planted bug: `addr + 32` is one past the block. It is kept
     // because the self-tests need a real out-of-bounds write for KASAN to catch.
     unsafe { core::ptr::write_volatile((block.addr() + 32) as *mut u8, 0xa5) };

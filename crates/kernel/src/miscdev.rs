@@ -97,7 +97,8 @@ impl<T: MiscDevice> Registration<T> {
             write: Some(write::<T>),
             poll: Some(poll::<T>),
             unlocked_ioctl: Some(ioctl::<T>),
-            compat_ioctl: Some(bindings::compat_ptr_ioctl),
+            // SAFETY: returns a kernel function pointer (or NULL without CONFIG_COMPAT).
+            compat_ioctl: unsafe { bindings::rust_helper_compat_ptr_ioctl() },
             open: Some(open::<T>),
             release: Some(release::<T>),
             ..Default::default()

@@ -6,7 +6,8 @@
 //!
 //! `trigger_panic=1` makes the load panic instead, to test the panic handler (in a boot of its
 //! own: the oops kills the loading process and taints the kernel). `kasan_oob=1` makes a
-//! deliberate out-of-bounds write instead, which a KASAN kernel must report.
+//! deliberate out-of-bounds write instead, which a KASAN kernel must report, and `plant_leak=1`
+//! leaks a heap block, which kmemleak must report.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -335,9 +336,19 @@ impl Module for SelfTests {
         if module_params::trigger_panic.get() {
             panic!("deliberate panic requested by trigger_panic=1");
         }
+        let mut planted = false;
         if module_params::kasan_oob.get() {
             pr_info!("kasan_oob=1: writing one byte past a 32-byte block");
             kernel::debug::planted_out_of_bounds_write();
+            planted = true;
+        }
+        if module_params::plant_leak.get() {
+            pr_info!("plant_leak=1: leaking a 100-byte block");
+            // Safe Rust may leak: forgetting a box is not undefined behaviour, just a leak.
+            core::mem::forget(try_box([0x6bu8; 100])?);
+            planted = true;
+        }
+        if planted {
             return Ok(SelfTests);
         }
         pr_info!("KTAP version 1");
@@ -368,5 +379,6 @@ module! {
     params: {
         trigger_panic: bool = false, "Panic at load, to test the panic handler",
         kasan_oob: bool = false, "Make a slab out-of-bounds write at load, to test KASAN",
+        plant_leak: bool = false, "Leak a heap block at load, to test kmemleak",
     },
 }

@@ -47,7 +47,7 @@ impl<T> Mutex<T> {
     /// Sleeps until the lock is free, then takes it.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // SAFETY: `raw` is an initialised mutex (type invariant).
-        unsafe { bindings::mutex_lock(self.raw.get()) };
+        unsafe { bindings::rust_helper_mutex_lock(self.raw.get()) };
         MutexGuard {
             lock: self,
             _not_send: PhantomData,
@@ -57,7 +57,7 @@ impl<T> Mutex<T> {
     /// Like [`lock`](Self::lock), but a signal interrupts the wait with `ERESTARTSYS`.
     pub fn lock_interruptible(&self) -> Result<MutexGuard<'_, T>> {
         // SAFETY: `raw` is an initialised mutex (type invariant).
-        let ret = unsafe { bindings::mutex_lock_interruptible(self.raw.get()) };
+        let ret = unsafe { bindings::rust_helper_mutex_lock_interruptible(self.raw.get()) };
         if ret != 0 {
             return Err(ERESTARTSYS);
         }
@@ -79,7 +79,7 @@ impl<T> Mutex<T> {
 
     pub(crate) fn lock_raw(&self) {
         // SAFETY: `raw` is an initialised mutex (type invariant).
-        unsafe { bindings::mutex_lock(self.raw.get()) };
+        unsafe { bindings::rust_helper_mutex_lock(self.raw.get()) };
     }
 }
 

@@ -23,21 +23,32 @@ pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
     out.version();
     out.subtest("kmemleak");
     let summary = run_tests(ctx, out, &TESTS, None);
-    (summary.passed(), format!("kmemleak: {} of {} tests failed", summary.failed, summary.total))
+    (
+        summary.passed(),
+        format!(
+            "kmemleak: {} of {} tests failed",
+            summary.failed, summary.total
+        ),
+    )
 }
 
 fn scan_and_report(_ctx: &Ctx) -> TestResult {
     match sys::mount("debugfs", DEBUGFS, "debugfs") {
         Ok(()) | Err(Errno::EBUSY) => {}
-        Err(e) => return Err(Failure::new(format!("mount -t debugfs debugfs {DEBUGFS}: {e}"))),
+        Err(e) => {
+            return Err(Failure::new(format!(
+                "mount -t debugfs debugfs {DEBUGFS}: {e}"
+            )))
+        }
     }
     // kmemleak only reports objects older than 5 s: let the last frees and allocations age.
     std::thread::sleep(Duration::from_secs(6));
     for _ in 0..2 {
-        std::fs::write(KMEMLEAK, "scan").map_err(|e| Failure::new(format!("echo scan > {KMEMLEAK}: {e}")))?;
+        std::fs::write(KMEMLEAK, "scan")
+            .map_err(|e| Failure::new(format!("echo scan > {KMEMLEAK}: {e}")))?;
     }
-    let report =
-        std::fs::read_to_string(KMEMLEAK).map_err(|e| Failure::new(format!("reading {KMEMLEAK}: {e}")))?;
+    let report = std::fs::read_to_string(KMEMLEAK)
+        .map_err(|e| Failure::new(format!("reading {KMEMLEAK}: {e}")))?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "---- kmemleak ----");
     for line in report.lines() {

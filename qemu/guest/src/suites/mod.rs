@@ -1,9 +1,9 @@
 //! The test suites, selected by name with `ktest.suites=`.
 
 pub mod chardev;
-pub mod kasan;
 pub mod kmemleak;
 pub mod panic;
+pub mod planted;
 pub mod runner;
 pub mod selftests;
 
@@ -11,7 +11,14 @@ use crate::harness::Ctx;
 use crate::ktap;
 
 /// The names `ktest.suites=` accepts.
-pub const KNOWN: [&str; 6] = ["selftests", "panic", "chardev", "runner", "kasan", "kmemleak"];
+pub const KNOWN: [&str; 6] = [
+    "selftests",
+    "panic",
+    "chardev",
+    "runner",
+    "planted",
+    "kmemleak",
+];
 
 /// Runs suite `name`, printing its KTAP subtest with `out`. Returns `(passed, one-line
 /// summary)`, or `None` for an unknown name.
@@ -21,7 +28,7 @@ pub fn run(name: &str, ctx: &Ctx, out: &ktap::Writer) -> Option<(bool, String)> 
         "panic" => Some(panic::run(ctx, out)),
         "chardev" => Some(chardev::run(ctx, out)),
         "runner" => Some(runner::run(ctx, out)),
-        "kasan" => Some(kasan::run(ctx, out)),
+        "planted" => Some(planted::run(ctx, out)),
         "kmemleak" => Some(kmemleak::run(ctx, out)),
         _ => None,
     }
