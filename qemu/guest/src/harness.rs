@@ -813,6 +813,25 @@ impl Summary {
     }
 }
 
+/// Runs a whole suite: its KTAP subtest header, then [`run_tests`]. Returns `(passed, one-line
+/// summary)`, as the suites' `run` functions do.
+pub fn run_suite(
+    ctx: &Ctx,
+    out: &ktap::Writer,
+    name: &str,
+    tests: &[TestCase],
+    recover: Option<fn(&Ctx) -> TestResult>,
+) -> (bool, String) {
+    out.version();
+    out.subtest(name);
+    let summary = run_tests(ctx, out, tests, recover);
+    let text = format!(
+        "{name}: {} tests, {} failed, {} skipped",
+        summary.total, summary.failed, summary.skipped
+    );
+    (summary.passed(), text)
+}
+
 /// Runs `tests` one after the other, each isolated, printing the plan, diagnostics and results
 /// with `out`. After a failed test `recover` (if any) runs to bring the device back to a known
 /// state for the next test.

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::harness::{run_tests, Ctx, Failure, TestCase, TestResult};
+use crate::harness::{run_suite, Ctx, Failure, TestCase, TestResult};
 use crate::ktap;
 use crate::sys::{self, Errno};
 
@@ -20,16 +20,7 @@ pub const TESTS: [TestCase; 1] =
 
 /// Runs the suite; returns `(passed, summary)`.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
-    out.version();
-    out.subtest("kmemleak");
-    let summary = run_tests(ctx, out, &TESTS, None);
-    (
-        summary.passed(),
-        format!(
-            "kmemleak: {} of {} tests failed",
-            summary.failed, summary.total
-        ),
-    )
+    run_suite(ctx, out, "kmemleak", &TESTS, None)
 }
 
 fn scan_and_report(_ctx: &Ctx) -> TestResult {

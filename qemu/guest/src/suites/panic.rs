@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::selftests::MODULE_PATH;
-use crate::harness::{run_tests, seconds, Ctx, Exit, Failure, Process, TestCase, TestResult};
+use crate::harness::{run_suite, seconds, Ctx, Exit, Failure, Process, TestCase, TestResult};
 use crate::ktap;
 use crate::module;
 use crate::sys::{signal_name, WaitStatus};
@@ -23,16 +23,7 @@ pub const TESTS: [TestCase; 1] =
 
 /// Runs the suite; returns `(passed, summary)`.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
-    out.version();
-    out.subtest("panic");
-    let summary = run_tests(ctx, out, &TESTS, None);
-    (
-        summary.passed(),
-        format!(
-            "panic: {} of {} tests failed",
-            summary.failed, summary.total
-        ),
-    )
+    run_suite(ctx, out, "panic", &TESTS, None)
 }
 
 /// A child calls `finit_module(rust_selftests.ko, "trigger_panic=1")`; it must be killed.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::selftests::{MODULE_NAME, MODULE_PATH};
-use crate::harness::{run_tests, Ctx, Failure, TestCase, TestResult};
+use crate::harness::{run_suite, Ctx, Failure, TestCase, TestResult};
 use crate::ktap;
 use crate::module;
 
@@ -22,16 +22,7 @@ pub const TESTS: [TestCase; 2] = [
 
 /// Runs the suite; returns `(passed, summary)`.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
-    out.version();
-    out.subtest("planted");
-    let summary = run_tests(ctx, out, &TESTS, None);
-    (
-        summary.passed(),
-        format!(
-            "planted: {} of {} tests failed",
-            summary.failed, summary.total
-        ),
-    )
+    run_suite(ctx, out, "planted", &TESTS, None)
 }
 
 fn load_with_planted_bugs(_ctx: &Ctx) -> TestResult {

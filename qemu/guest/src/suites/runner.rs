@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::harness::{
-    ensure, ensure_bytes, ensure_eq, expect_errno, run_isolated, run_tests, Context, Ctx, Process,
+    ensure, ensure_bytes, ensure_eq, expect_errno, run_isolated, run_suite, Context, Ctx, Process,
     TestCase, TestResult,
 };
 use crate::kmsg::Kmsg;
@@ -37,16 +37,7 @@ pub const TESTS: [TestCase; 9] = [
 
 /// Runs the suite; returns `(passed, summary)`.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
-    out.version();
-    out.subtest("runner");
-    let summary = run_tests(ctx, out, &TESTS, None);
-    (
-        summary.passed(),
-        format!(
-            "runner: {} of {} self-checks failed",
-            summary.failed, summary.total
-        ),
-    )
+    run_suite(ctx, out, "runner", &TESTS, None)
 }
 
 /// A helper blocked reading an empty pipe is seen as blocked, and gets what is written.

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use self::device::{pattern, poll_flags, Mode, Rustpipe, DEVICE, MODULE_NAME, MODULE_PATH};
 use crate::harness::{
-    ensure, ensure_bytes, ensure_eq, expect_errno, expect_errno_in, run_tests, Context, Ctx,
+    ensure, ensure_bytes, ensure_eq, expect_errno, expect_errno_in, run_suite, Context, Ctx,
     Failure, Process, TestCase, TestResult,
 };
 use crate::kmsg::{self, Kmsg};
@@ -126,14 +126,7 @@ pub const TESTS: [TestCase; 30] = [
 
 /// Runs the suite; returns `(passed, summary)`.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
-    out.version();
-    out.subtest("chardev");
-    let summary = run_tests(ctx, out, &TESTS, Some(restore_device));
-    let text = format!(
-        "chardev: {} tests, {} failed, {} skipped",
-        summary.total, summary.failed, summary.skipped
-    );
-    (summary.passed(), text)
+    run_suite(ctx, out, "chardev", &TESTS, Some(restore_device))
 }
 
 /// After a failed test: empty the FIFO and restore the default capacity (best effort).
