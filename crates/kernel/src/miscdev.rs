@@ -9,6 +9,7 @@ use crate::alloc::{try_box, Box};
 use crate::error::{code::*, from_result, Result};
 use crate::file::{File, PollFlags, PollTable};
 use crate::module::ThisModule;
+use crate::sync::{CondVar, SpinLock};
 use crate::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void, CStr};
@@ -65,9 +66,15 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
 
 /// A registered misc device; deregisters when dropped.
 ///
+/// Dropping it removes `/dev/<name>` at once and then waits until every file still open on the
+/// device has been closed (open files point into the registration). At module exit there are
+/// none: an open file holds a reference on its module. Do not drop a registration from inside
+/// one of its own file operations: it would wait for itself.
+///
 /// # Invariants
 /// `inner.misc` is registered with the misc core while `self` exists, and `inner` never moves
-/// (pinned heap block): the misc core and open files point into it.
+/// (pinned heap block): the misc core and open files point into it. `inner.open_files` counts
+/// the files past a successful `open` and not yet released.
 pub struct Registration<T: MiscDevice> {
     inner: Pin<Box<Inner<T>>>,
 }
@@ -78,6 +85,13 @@ struct Inner<T: MiscDevice> {
     misc: UnsafeCell<bindings::miscdevice>,
     fops: bindings::file_operations,
     device: T,
+    /// A spinlock, not an atomic or a mutex: the last `release` notifies under it and the
+    /// dropping thread frees `Inner` only after taking it, and unlocking a spinlock touches it
+    /// no more after the release store (a mutex unlock may, so a mutex cannot guard its own
+    /// lifetime).
+    open_files: SpinLock<usize>,
+    /// Notified when `open_files` drops to zero.
+    all_closed: CondVar,
     _pin: PhantomPinned,
 }
 
@@ -112,6 +126,8 @@ impl<T: MiscDevice> Registration<T> {
             misc: UnsafeCell::new(misc),
             fops,
             device,
+            open_files: crate::new_spinlock!(0, "miscdev.open_files")?,
+            all_closed: crate::new_condvar!("miscdev.all_closed")?,
             _pin: PhantomPinned,
         })?);
         // SAFETY: we do not move out of the pinned box; we only set a pointer field.
@@ -132,16 +148,25 @@ impl<T: MiscDevice> Registration<T> {
 
 impl<T: MiscDevice> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant). No file can still be open: each open file holds
-        // a reference on the module (fops.owner), so the module's exit, which drops this, cannot
-        // run before the last close.
+        // SAFETY: registered (type invariant). misc_deregister takes the misc core's lock, which
+        // misc_open holds while it calls our `open`: when it returns, no open is running and
+        // none can start.
         unsafe { bindings::misc_deregister(self.inner.misc.get()) };
+        // Files opened before still point into `inner`: wait for their release.
+        let inner = &self.inner;
+        inner
+            .all_closed
+            .wait_until(|| *inner.open_files.lock() == 0);
     }
 }
 
 /// What `file->private_data` points to after `open`.
+///
+/// # Invariants
+/// `inner` outlives this: the registration waits for every open file's release before freeing
+/// it, and this is freed in `release`.
 struct Open<T: MiscDevice> {
-    device: *const T,
+    inner: *const Inner<T>,
     state: T::OpenFile,
 }
 
@@ -154,7 +179,7 @@ unsafe fn open_data<'a, T: MiscDevice>(
     // other operation on the file ended; the device outlives its open files (module reference).
     unsafe {
         let open = &*bindings::rust_helper_file_private(file).cast::<Open<T>>();
-        (&*open.device, &open.state, File::from_ptr(file))
+        (&(*open.inner).device, &open.state, File::from_ptr(file))
     }
 }
 
@@ -168,11 +193,12 @@ unsafe extern "C" fn open<T: MiscDevice>(
     // SAFETY: the VFS passes a live file for the duration of the call.
     let f = unsafe { File::from_ptr(file) };
     let result = (|| {
+        // Allocate first: once the driver's `open` succeeded, nothing may fail before the file
+        // is set up (its `release` would never run).
+        let slot = try_box(core::mem::MaybeUninit::<Open<T>>::uninit())?;
         let state = inner.device.open(f)?;
-        let open = try_box(Open::<T> {
-            device: &inner.device,
-            state,
-        })?;
+        let open = Box::write(slot, Open::<T> { inner, state });
+        *inner.open_files.lock() += 1;
         // SAFETY: `file` is live; a stream has no file position (read/write ignore it).
         unsafe {
             bindings::stream_open(inode, file);
@@ -190,9 +216,17 @@ unsafe extern "C" fn release<T: MiscDevice>(
     // SAFETY: `open` succeeded on this file, so private_data is our leaked box; this is the
     // last operation on the file, so we may take the box back.
     let open = unsafe { Box::from_raw(bindings::rust_helper_file_private(file).cast::<Open<T>>()) };
-    // SAFETY: see `open_data`.
-    let (device, f) = unsafe { (&*open.device, File::from_ptr(file)) };
-    device.release(open.state, f);
+    // SAFETY: `inner` outlives the open file (see `Open`); the file is live for this call.
+    let (inner, f) = unsafe { (&*open.inner, File::from_ptr(file)) };
+    let Open { state, .. } = *open;
+    inner.device.release(state, f);
+    let mut open_files = inner.open_files.lock();
+    *open_files -= 1;
+    if *open_files == 0 {
+        inner.all_closed.notify_all();
+    }
+    // `inner` may be freed as soon as the lock is released: nothing may touch it after this.
+    drop(open_files);
     0
 }
 

@@ -288,6 +288,39 @@ fn usercopy_faults() -> Outcome {
     Ok(())
 }
 
+/// A device with no file operations of its own (the trait's defaults).
+struct Idle;
+
+impl MiscDevice for Idle {
+    type OpenFile = ();
+    fn open(&self, _file: &File) -> Result {
+        Ok(())
+    }
+}
+
+/// Registering creates the device; dropping the registration removes it and frees everything
+/// (with no file open, the drop does not wait).
+fn miscdev_register_and_drop() -> Outcome {
+    let before = live_allocations();
+    for _ in 0..3 {
+        let reg = ok(
+            miscdev::Registration::register(c"rust_selftest_misc", Idle, ThisModule::get()),
+            "misc_register",
+        )?;
+        check!(
+            live_allocations() > before,
+            "registration allocated nothing"
+        );
+        drop(reg);
+    }
+    check!(
+        live_allocations() == before,
+        "registration leaked {} blocks",
+        live_allocations() - before
+    );
+    Ok(())
+}
+
 fn errno_mapping() -> Outcome {
     check!(
         EFAULT.to_errno() == -14 && ENOTTY.to_errno() == -25,
@@ -323,6 +356,7 @@ const TESTS: &[Test] = &[
     ("usercopy_round_trip", usercopy_round_trip),
     ("usercopy_short_slice", usercopy_short_slice),
     ("usercopy_faults", usercopy_faults),
+    ("miscdev_register_and_drop", miscdev_register_and_drop),
     ("errno_mapping", errno_mapping),
 ];
 

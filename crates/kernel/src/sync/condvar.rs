@@ -74,6 +74,35 @@ impl CondVar {
         Ok(())
     }
 
+    /// Sleeps, without a lock and uninterruptibly, until `done()` holds — C's `wait_event()`.
+    /// Whoever makes `done()` true must call [`notify_all`](Self::notify_all) afterwards.
+    /// For waits that must not be cut short, such as teardown waiting for the last user.
+    pub fn wait_until(&self, done: impl Fn() -> bool) {
+        // SAFETY: all-zeroes is a valid placeholder for the entry, initialised just below.
+        let mut entry: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+        // SAFETY: `entry` stays on this stack frame until `finish_wait` removes it; `wq` is
+        // initialised (type invariant).
+        unsafe { bindings::init_wait_entry(&mut entry, 0) };
+        loop {
+            // SAFETY: as above. Queued before testing the condition, so a notify between the
+            // test and `schedule` is not lost.
+            unsafe {
+                bindings::prepare_to_wait_event(
+                    self.wq.get(),
+                    &mut entry,
+                    bindings::TASK_UNINTERRUPTIBLE as _,
+                )
+            };
+            if done() {
+                break;
+            }
+            // SAFETY: plain sleep; we are on the queue.
+            unsafe { bindings::schedule() };
+        }
+        // SAFETY: removes `entry` from the queue (if a wake-up has not already).
+        unsafe { bindings::finish_wait(self.wq.get(), &mut entry) };
+    }
+
     /// Wakes every task sleeping in [`wait`](Self::wait) (and pollers).
     pub fn notify_all(&self) {
         // SAFETY: `wq` is initialised (type invariant).
