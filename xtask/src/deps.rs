@@ -251,10 +251,15 @@ fn ensure_rust(arches: &[Arch]) -> Result {
         util::step(&format!("rustup target add {}", wanted.join(" ")));
         util::run(cmd("rustup", ["target", "add"]).args(&wanted))?;
     }
-    let components = util::output(&mut cmd("rustup", ["component", "list", "--installed"]))?;
-    if !components.lines().any(|l| l.starts_with("rust-src")) {
-        util::step("rustup component add rust-src");
-        util::run(&mut cmd("rustup", ["component", "add", "rust-src"]))?;
+    // rust-src for -Zbuild-std; rustfmt and clippy for the lint checks of `cargo xtask test`.
+    let installed = util::output(&mut cmd("rustup", ["component", "list", "--installed"]))?;
+    let missing: Vec<&str> = ["rust-src", "rustfmt", "clippy"]
+        .into_iter()
+        .filter(|c| !installed.lines().any(|l| l.starts_with(c)))
+        .collect();
+    if !missing.is_empty() {
+        util::step(&format!("rustup component add {}", missing.join(" ")));
+        util::run(cmd("rustup", ["component", "add"]).args(&missing))?;
     }
     Ok(())
 }

@@ -218,6 +218,80 @@ fn host_tests(clang_args: &std::path::Path) -> Result<(usize, usize)> {
     Ok((passed, failed))
 }
 
+/// `cargo fmt --check` and clippy (`-D warnings`) on the host build and on the module crates
+/// as built for the kernel: one record each.
+fn lints(clang_args: &std::path::Path) -> Vec<testrun::Record> {
+    util::step("lints: cargo fmt --check, cargo clippy (host and x86_64-unknown-none)");
+    let run = |name: &str, cmd: &mut std::process::Command| -> testrun::Record {
+        let out = cmd
+            .current_dir(util::root())
+            .env("KERNEL_SYS_CLANG_ARGS", clang_args)
+            .env("CARGO_TARGET_DIR", util::root().join("target/lint"))
+            .output();
+        let (passed, notes) = match out {
+            Ok(o) if o.status.success() => (true, vec![]),
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr);
+                (false, text.lines().take(40).map(String::from).collect())
+            }
+            Err(e) => (false, vec![format!("cannot run cargo: {e}")]),
+        };
+        testrun::Record {
+            name: format!("lint.{name}"),
+            passed,
+            notes,
+        }
+    };
+    let kernel_crates = [
+        "-p",
+        "kernel",
+        "-p",
+        "kernel-alloc",
+        "-p",
+        "rust_selftests",
+        "-p",
+        "chardev",
+    ];
+    vec![
+        run(
+            "rustfmt",
+            &mut util::cmd("cargo", ["fmt", "--all", "--", "--check"]),
+        ),
+        run(
+            "clippy_host",
+            &mut util::cmd(
+                "cargo",
+                [
+                    "clippy",
+                    "-q",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+        ),
+        run(
+            "clippy_kernel",
+            util::cmd(
+                "cargo",
+                [
+                    "clippy",
+                    "-q",
+                    "-Zbuild-std=core,alloc",
+                    "--target",
+                    "x86_64-unknown-none",
+                ],
+            )
+            .args(kernel_crates)
+            .args(["--", "-D", "warnings"])
+            .env("RUSTC_BOOTSTRAP", "1"),
+        ),
+    ]
+}
+
 /// The records of a run, or one failed record saying why it could not run.
 fn run_or_fail(what: &str, result: Result<Vec<testrun::Record>>) -> Vec<testrun::Record> {
     result.unwrap_or_else(|e| {
@@ -240,6 +314,7 @@ fn test(o: &Options) -> Result<bool> {
     let kernel = kernel_for(&debian, Arch::X86_64)?;
     let clang_args = kernel::clang_args(&kernel)?;
     let (host_passed, host_failed) = host_tests(&clang_args)?;
+    let mut lint_records = lints(&clang_args);
     // Debian's kernels (both architectures), then the debug kernel.
     let mut records = run_or_fail("qemu-test", qemu_test(&debian));
     if o.arch.is_none_or(|a| a == Arch::X86_64) && o.kdir.is_none() {
@@ -250,6 +325,8 @@ fn test(o: &Options) -> Result<bool> {
         };
         records.extend(run_or_fail("qemu-test --kernel debug", qemu_test(&debug)));
     }
+    lint_records.append(&mut records);
+    let records = lint_records;
     let (qemu_passed, qemu_failed) = testrun::summarize(&records);
     let (passed, failed) = (host_passed + qemu_passed, host_failed + qemu_failed);
     println!("{passed} passed, {failed} failed");
