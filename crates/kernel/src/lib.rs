@@ -7,7 +7,8 @@
 //! One file per kernel concept: [`module`] (declaring a module, parameters), [`print`]
 //! (printk), [`error`] (errno), [`alloc`] (fallible allocation with explicit GFP flags),
 //! [`uaccess`] (user memory), [`sync`] (mutex, spinlock, wait queues), [`file`], [`miscdev`]
-//! (misc character devices), [`ioctl`] (typed ioctl numbers), [`panic`].
+//! (misc character devices), [`ioctl`] (typed ioctl numbers), [`panic`], and [`debug`] (bugs
+//! planted on purpose, to prove the kernel's checkers see Rust code).
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
