@@ -22,6 +22,8 @@ const FUNCTIONS: &[&str] = &[
     "finish_wait",
     "__wake_up",
     "mutex_unlock",
+    "mutex_trylock",
+    "synchronize_rcu",
     "vm_mmap",
     "vm_munmap",
     "rust_helper_.*",
@@ -35,6 +37,7 @@ const TYPES: &[&str] = &[
     "poll_table_struct",
     "wait_queue_entry",
     "lock_class_key",
+    "refcount_struct",
 ];
 const VARS: &[&str] = &[
     "RUST_CONST_.*",

@@ -5,6 +5,7 @@
 #include <linux/preempt.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
+#include <linux/mm.h>
 
 #include "helpers.h"
 
@@ -125,4 +126,44 @@ void rust_helper_file_set_private(struct file *file, void *data)
 rust_ioctl_fn rust_helper_compat_ptr_ioctl(void)
 {
 	return compat_ptr_ioctl;
+}
+
+void *rust_helper_kvmalloc(size_t size, gfp_t flags)
+{
+	return kvmalloc(size, flags);
+}
+
+void *rust_helper_kvrealloc(const void *p, size_t oldsize, size_t newsize, gfp_t flags)
+{
+	return kvrealloc(p, oldsize, newsize, flags);
+}
+
+void rust_helper_kvfree(const void *p)
+{
+	kvfree(p);
+}
+
+void rust_helper_refcount_set(refcount_t *r, unsigned int n)
+{
+	refcount_set(r, n);
+}
+
+void rust_helper_refcount_inc(refcount_t *r)
+{
+	refcount_inc(r);
+}
+
+bool rust_helper_refcount_dec_and_test(refcount_t *r)
+{
+	return refcount_dec_and_test(r);
+}
+
+void rust_helper_wake_up(struct wait_queue_head *wq)
+{
+	wake_up(wq);
+}
+
+void rust_helper_wake_up_pollfree(struct wait_queue_head *wq)
+{
+	wake_up_pollfree(wq);
 }

@@ -10,6 +10,8 @@
 #define RUST_KERNEL_HELPERS_H
 
 #include <linux/fs.h>
+#include <linux/refcount.h>
+#include <linux/slab.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/spinlock.h>
@@ -44,5 +46,19 @@ unsigned int rust_helper_file_flags(const struct file *file);
 void *rust_helper_file_private(const struct file *file);
 void rust_helper_file_set_private(struct file *file, void *data);
 void rust_helper_might_sleep(void);
+
+/* kvmalloc family: kmalloc, falling back to vmalloc for large sizes. */
+void *rust_helper_kvmalloc(size_t size, gfp_t flags);
+void *rust_helper_kvrealloc(const void *p, size_t oldsize, size_t newsize, gfp_t flags);
+void rust_helper_kvfree(const void *p);
+
+/* refcount_t: saturating reference counts (WARN on overflow/underflow). */
+void rust_helper_refcount_set(refcount_t *r, unsigned int n);
+void rust_helper_refcount_inc(refcount_t *r);
+bool rust_helper_refcount_dec_and_test(refcount_t *r);
+
+/* Wait queues: plain wake_up (TASK_NORMAL), and the poll-safe teardown. */
+void rust_helper_wake_up(struct wait_queue_head *wq);
+void rust_helper_wake_up_pollfree(struct wait_queue_head *wq);
 
 #endif

@@ -14,6 +14,8 @@
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/printk.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
