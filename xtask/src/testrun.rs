@@ -163,6 +163,10 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
             suites.push(m.name.clone());
         }
     }
+    // Teardown and stalled-copy tests of the abstractions, across modules.
+    if opts.driver.is_none() {
+        suites.push("lifetime".into());
+    }
     let kmemleak = kernel.enabled("DEBUG_KMEMLEAK");
     if kmemleak {
         suites.push("kmemleak".into());
@@ -188,6 +192,11 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
         let planted = boot("planted", "planted,kmemleak", 120)?;
         records.extend(ktap_records(label, &planted));
         records.extend(planted_checks(label, &planted.serial));
+    }
+    if kernel.enabled("DEBUG_ATOMIC_SLEEP") {
+        let atomic = boot("atomic_sleep", "atomic_sleep", 120)?;
+        records.extend(ktap_records(label, &atomic));
+        records.extend(atomic_sleep_checks(label, &atomic.serial));
     }
     Ok(records)
 }
@@ -257,7 +266,15 @@ fn planted_checks(label: &str, serial: &str) -> Vec<Record> {
         .unwrap_or_default();
     let names_fn = report.contains("planted_out_of_bounds_write");
     let write = log.lines().any(|l| l.contains("Write of size 1 at addr"));
-    let others: Vec<String> = qemu::splats(&without_kmemleak(log))
+    // lockdep's report (one block, to the end of its backtrace) is expected here too.
+    let (lockdep, rest) = cut_block(
+        log,
+        "WARNING: possible circular locking dependency detected",
+        "</TASK>",
+    );
+    let inversion =
+        lockdep.contains("selftest.planted_a") && lockdep.contains("selftest.planted_b");
+    let others: Vec<String> = qemu::splats(&without_kmemleak(&rest))
         .into_iter()
         .filter(|s| !s.contains("KASAN"))
         .collect();
@@ -275,8 +292,67 @@ fn planted_checks(label: &str, serial: &str) -> Vec<Record> {
         ))),
         Record::new(label, "planted.kasan_write_of_size_1", write, note(write, "no `Write of size 1 at addr` line".into())),
         Record::new(label, "planted.kmemleak_reports_rust_leak", leak_found, note(leak_found, "kmemleak did not report the leaked block as ours".into())),
+        Record::new(label, "planted.lockdep_reports_rust_lock_inversion", inversion, note(inversion, format!(
+            "expected lockdep's circular-dependency report naming selftest.planted_a and selftest.planted_b, got:\n{lockdep}"
+        ))),
         Record::new(label, "planted.no_other_splats", others.is_empty(), others),
     ]
+}
+
+/// The atomic-sleep boot: `GFP_KERNEL` under a spinlock in Rust code is reported by
+/// `CONFIG_DEBUG_ATOMIC_SLEEP`, naming the lock held and our module in the backtrace, and
+/// nothing else goes wrong.
+fn atomic_sleep_checks(label: &str, serial: &str) -> Vec<Record> {
+    let (report, rest) = cut_block(
+        kernel_log(serial),
+        "BUG: sleeping function called from invalid context",
+        "</TASK>",
+    );
+    let found = report.contains("in_atomic(): 1")
+        && report.contains("selftest.atomic_sleep")
+        && report.contains("[rust_selftests]");
+    let others = qemu::splats(&rest);
+    vec![
+        Record::new(
+            label,
+            "atomic_sleep.reports_gfp_kernel_under_rust_spinlock",
+            found,
+            if found {
+                vec![]
+            } else {
+                vec![format!(
+                    "expected `BUG: sleeping function called from invalid context` with                      in_atomic(): 1, the held lock selftest.atomic_sleep and a                      [rust_selftests] frame, got:\n{report}"
+                )]
+            },
+        ),
+        Record::new(
+            label,
+            "atomic_sleep.no_other_splats",
+            others.is_empty(),
+            others,
+        ),
+    ]
+}
+
+/// Splits `log` into the block from the line containing `start` through the next line
+/// containing `end` (empty if there is none), and everything else.
+fn cut_block(log: &str, start: &str, end: &str) -> (String, String) {
+    let (mut block, mut rest) = (String::new(), String::new());
+    let mut inside = false;
+    let mut done = false;
+    for line in log.lines() {
+        if !inside && !done && line.contains(start) {
+            inside = true;
+        }
+        let out = if inside { &mut block } else { &mut rest };
+        out.push_str(line);
+        out.push('\n');
+        if inside && line.contains(end) {
+            inside = false;
+            done = true;
+        }
+    }
+    (block, rest)
 }
 
 /// A finished boot.

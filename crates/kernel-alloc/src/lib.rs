@@ -1,7 +1,7 @@
-//! The allocator behind Rust's [`GlobalAlloc`] in a kernel module.
+//! The allocator behind the kernel crate's `KBox`/`KVec`: kmalloc alignment, GFP flags, counting.
 //!
-//! A module's `alloc` collections (`Box`, `Vec`, ...) end up here. The memory comes from the
-//! kernel's `krealloc`/`kfree`, but this crate never names a kernel symbol: the two calls come in
+//! A module's `KBox`, `KVec`, `Arc`, ... end up here, each call with its GFP flags. The memory
+//! comes from the kernel's `krealloc`/`kfree` (or `kvmalloc`/`kvfree`), but this crate never names a kernel symbol: the two calls come in
 //! through the [`Backend`] trait, which `crates/kernel` implements over the real functions, and
 //! which the tests below implement over `std`. That keeps the delicate part, the layout math,
 //! testable on the host.
@@ -45,9 +45,9 @@
 //!
 //! # Zero-size layouts
 //!
-//! `alloc`'s collections never ask [`GlobalAlloc`] for zero bytes, but the allocator still behaves:
+//! The kernel crate's containers never ask for zero bytes, but the allocator still behaves:
 //! a zero-size layout gets a real, minimal block of `max(align, 1)` bytes. That pointer is unique,
-//! aligned and non-null, and it is counted and freed exactly like any other block, so `dealloc` has
+//! aligned and non-null, and it is counted and freed exactly like any other block, so `free` has
 //! no special case. (Passing 0 to the kernel instead would be wrong twice over: `kmalloc(0)` returns
 //! `ZERO_SIZE_PTR`, which is not aligned past 16, and `krealloc(p, 0)` frees `p`.)
 //!
@@ -61,7 +61,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-use core::alloc::{GlobalAlloc, Layout};
+use core::alloc::Layout;
 use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -225,7 +225,8 @@ pub const fn kmalloc_size(layout: Layout, page_size: usize, min_align: usize) ->
     Some(size)
 }
 
-/// The kernel allocator: a [`GlobalAlloc`] over a [`Backend`], counting live allocations.
+/// The kernel allocator: layouts served over a [`Backend`], with flags at every call, counting
+/// live allocations.
 ///
 /// Declare one per module:
 ///
@@ -238,14 +239,12 @@ pub const fn kmalloc_size(layout: Layout, page_size: usize, min_align: usize) ->
 /// #     unsafe fn krealloc(_: *const u8, _: usize, _: Gfp) -> *mut u8 { unimplemented!() }
 /// #     unsafe fn kfree(_: *const u8) { unimplemented!() }
 /// # }
-/// #[global_allocator]
 /// static ALLOCATOR: KernelAllocator<KmallocBackend> = KernelAllocator::new();
 /// # fn main() {}
 /// ```
 ///
-/// The [`GlobalAlloc`] methods use [`Gfp::KERNEL`] and so may sleep; code in atomic context uses
-/// [`alloc_with`](Self::alloc_with) and [`realloc_with`](Self::realloc_with) with
-/// [`Gfp::ATOMIC`] or [`Gfp::NOWAIT`]. Freeing needs no flags: `kfree` never sleeps.
+/// Every allocating call takes its flags: [`Gfp::KERNEL`] may sleep; code in atomic context
+/// passes [`Gfp::ATOMIC`] or [`Gfp::NOWAIT`]. Freeing needs no flags: `kfree` never sleeps.
 pub struct KernelAllocator<B: Backend> {
     /// Blocks handed out and not yet freed.
     live: AtomicUsize,
@@ -286,7 +285,7 @@ impl<B: Backend> KernelAllocator<B> {
     ///
     /// `flags` must suit the calling context: without [`Gfp::DIRECT_RECLAIM`] (so not
     /// [`Gfp::KERNEL`]) where sleeping is not allowed. A non-null result must be freed with
-    /// [`GlobalAlloc::dealloc`] on this allocator, with the same layout.
+    /// [`free`](Self::free) on this allocator, with the same layout.
     pub unsafe fn alloc_with(&self, layout: Layout, flags: Gfp) -> *mut u8 {
         let Some(size) = kmalloc_size(layout, B::PAGE_SIZE, B::MIN_ALIGN) else {
             return ptr::null_mut();
@@ -306,8 +305,7 @@ impl<B: Backend> KernelAllocator<B> {
     ///
     /// # Safety
     ///
-    /// The requirements of [`GlobalAlloc::realloc`] (`ptr` currently allocated by this allocator
-    /// with `layout`), plus those of [`alloc_with`](Self::alloc_with) for `flags`.
+    /// `ptr` is currently allocated by this allocator with `layout`; plus those of [`alloc_with`](Self::alloc_with) for `flags`.
     pub unsafe fn realloc_with(
         &self,
         ptr: *mut u8,
@@ -326,39 +324,24 @@ impl<B: Backend> KernelAllocator<B> {
         // or a fresh kmalloc block of `size` bytes, which `kmalloc_size` made aligned.
         unsafe { B::krealloc(ptr, size, flags) }
     }
-}
 
-impl<B: Backend> Default for KernelAllocator<B> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// SAFETY: blocks come from `B::krealloc` with a size from `kmalloc_size`, which kmalloc's alignment
-// guarantee (promised by the `Backend` implementor) makes aligned to the layout; every other layout
-// gets null. Blocks are at least `layout.size()` bytes and owned until `dealloc` frees them, and
-// `realloc` keeps contents and leaves the old block alone on failure, as `krealloc` does.
-unsafe impl<B: Backend> GlobalAlloc for KernelAllocator<B> {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: `Gfp::KERNEL` may sleep, which `GlobalAlloc` users in process context allow.
-        unsafe { self.alloc_with(layout, Gfp::KERNEL) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`; `ZERO` only asks kmalloc to clear the block.
-        unsafe { self.alloc_with(layout, Gfp::KERNEL | Gfp::ZERO) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+    /// Frees a block. Needs no flags: `kfree` never sleeps.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this allocator (from [`alloc_with`](Self::alloc_with) or
+    /// [`realloc_with`](Self::realloc_with)) allocated with `layout`, not used afterwards.
+    pub unsafe fn free(&self, ptr: *mut u8, _layout: Layout) {
         // SAFETY: the caller guarantees `ptr` is a live block of this allocator, i.e. of
         // `B::krealloc`, and does not use it afterwards.
         unsafe { B::kfree(ptr) };
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
+}
 
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract; `Gfp::KERNEL` as in `alloc`.
-        unsafe { self.realloc_with(ptr, layout, new_size, Gfp::KERNEL) }
+impl<B: Backend> Default for KernelAllocator<B> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -569,7 +552,7 @@ mod tests {
             for &size in SIZES {
                 let l = layout(size, align);
                 // SAFETY: `l` is a valid layout; the block is written within its size.
-                let p = unsafe { a.alloc(l) };
+                let p = unsafe { a.alloc_with(l, Gfp::KERNEL) };
                 assert!(aligned(p, align), "size {size} align {align}: {p:p}");
                 // SAFETY: the block has at least `size` bytes.
                 unsafe { p.write_bytes(0x5a, size) };
@@ -579,7 +562,7 @@ mod tests {
         assert_eq!(a.live_allocations(), blocks.len());
         for (p, l) in blocks {
             // SAFETY: allocated above with `l`, freed once.
-            unsafe { a.dealloc(p, l) };
+            unsafe { a.free(p, l) };
         }
         assert_eq!(a.live_allocations(), 0);
         assert_eq!(Mock::live_blocks(), 0);
@@ -591,8 +574,10 @@ mod tests {
         for size in [0, 1, 8192] {
             // SAFETY: valid layouts; a null result owns nothing.
             unsafe {
-                assert!(a.alloc(layout(size, 8192)).is_null());
-                assert!(a.alloc_zeroed(layout(size, 8192)).is_null());
+                assert!(a.alloc_with(layout(size, 8192), Gfp::KERNEL).is_null());
+                assert!(a
+                    .alloc_with(layout(size, 8192), Gfp::KERNEL | Gfp::ZERO)
+                    .is_null());
             }
         }
         assert_eq!(a.live_allocations(), 0);
@@ -606,11 +591,11 @@ mod tests {
             let l = layout(0, 1 << shift);
             // SAFETY: the blocks are freed once, with their layout, and never accessed.
             unsafe {
-                let (p, q) = (a.alloc(l), a.alloc(l));
+                let (p, q) = (a.alloc_with(l, Gfp::KERNEL), a.alloc_with(l, Gfp::KERNEL));
                 assert!(aligned(p, l.align()) && aligned(q, l.align()) && p != q);
                 assert_eq!(a.live_allocations(), 2);
-                a.dealloc(p, l);
-                a.dealloc(q, l);
+                a.free(p, l);
+                a.free(q, l);
             }
             assert_eq!(a.live_allocations(), 0);
         }
@@ -625,10 +610,10 @@ mod tests {
             let l = layout(size, 16);
             // SAFETY: the block has at least `size` bytes and is freed once.
             unsafe {
-                let p = a.alloc_zeroed(l);
+                let p = a.alloc_with(l, Gfp::KERNEL | Gfp::ZERO);
                 assert!(aligned(p, 16));
                 assert!(std::slice::from_raw_parts(p, size).iter().all(|&b| b == 0));
-                a.dealloc(p, l);
+                a.free(p, l);
             }
         }
         assert!(Mock::calls()
@@ -646,10 +631,10 @@ mod tests {
             // SAFETY: every access stays within the current block's size; blocks are reallocated
             // with their current layout and freed once.
             unsafe {
-                let mut p = a.alloc(l);
+                let mut p = a.alloc_with(l, Gfp::KERNEL);
                 (0..10).for_each(|i| p.add(i).write(pattern(i)));
                 for new_size in [100, 5000, 3, 20000, 1] {
-                    p = a.realloc(p, l, new_size);
+                    p = a.realloc_with(p, l, new_size, Gfp::KERNEL);
                     assert!(aligned(p, align), "align {align} new_size {new_size}");
                     let kept = l.size().min(new_size);
                     assert!((0..kept).all(|i| p.add(i).read() == pattern(i)));
@@ -657,7 +642,7 @@ mod tests {
                     l = layout(new_size, align);
                     assert_eq!(a.live_allocations(), 1);
                 }
-                a.dealloc(p, l);
+                a.free(p, l);
             }
         }
         assert_eq!(a.live_allocations(), 0);
@@ -670,13 +655,15 @@ mod tests {
         Mock::fail_next(2);
         // SAFETY: valid layouts; the one successful block is freed once.
         unsafe {
-            assert!(a.alloc(layout(32, 8)).is_null());
-            assert!(a.alloc_zeroed(layout(32, 64)).is_null());
+            assert!(a.alloc_with(layout(32, 8), Gfp::KERNEL).is_null());
+            assert!(a
+                .alloc_with(layout(32, 64), Gfp::KERNEL | Gfp::ZERO)
+                .is_null());
             assert_eq!(a.live_allocations(), 0);
-            let p = a.alloc(layout(32, 8));
+            let p = a.alloc_with(layout(32, 8), Gfp::KERNEL);
             assert!(!p.is_null());
             assert_eq!(a.live_allocations(), 1);
-            a.dealloc(p, layout(32, 8));
+            a.free(p, layout(32, 8));
         }
         assert_eq!(a.live_allocations(), 0);
         assert_eq!(Mock::live_blocks(), 0);
@@ -689,11 +676,11 @@ mod tests {
         // SAFETY: accesses stay within the 16-byte block, which stays owned after each failed
         // realloc and is freed once at the end.
         unsafe {
-            let p = a.alloc(l);
+            let p = a.alloc_with(l, Gfp::KERNEL);
             p.write_bytes(0x42, 16);
             Mock::fail_next(1);
-            assert!(a.realloc(p, l, 10_000).is_null()); // kmalloc fails.
-            assert!(a.realloc(p, l, (1 << 62) + 1).is_null()); // No power of two fits isize.
+            assert!(a.realloc_with(p, l, 10_000, Gfp::KERNEL).is_null()); // kmalloc fails.
+            assert!(a.realloc_with(p, l, (1 << 62) + 1, Gfp::KERNEL).is_null()); // No power of two fits isize.
             assert!(a
                 .realloc_with(p, l, isize::MAX as usize - 7, Gfp::NOWAIT)
                 .is_null()); // Bad layout.
@@ -704,7 +691,7 @@ mod tests {
             );
             assert_eq!(a.live_allocations(), 1);
             assert!(std::slice::from_raw_parts(p, 16).iter().all(|&b| b == 0x42));
-            a.dealloc(p, l);
+            a.free(p, l);
         }
         assert_eq!(a.live_allocations(), 0);
         assert_eq!(Mock::live_blocks(), 0);
@@ -718,9 +705,9 @@ mod tests {
         unsafe {
             let p = a.alloc_with(l, Gfp::ATOMIC);
             let p = a.realloc_with(p, l, 400, Gfp::NOWAIT | Gfp::NOWARN);
-            let q = a.alloc(l);
-            a.dealloc(p, layout(400, 8));
-            a.dealloc(q, l);
+            let q = a.alloc_with(l, Gfp::KERNEL);
+            a.free(p, layout(400, 8));
+            a.free(q, l);
         }
         let flags: Vec<Gfp> = Mock::calls().iter().map(|&(_, f)| f).collect();
         assert_eq!(flags, [Gfp::ATOMIC, Gfp::NOWAIT | Gfp::NOWARN, Gfp::KERNEL]);
@@ -735,12 +722,14 @@ mod tests {
                 s.spawn(move || {
                     let l = layout(8 + t, 8);
                     // SAFETY: each thread frees its own blocks once (the mock heap is per thread).
-                    let blocks: Vec<_> = (0..500).map(|_| unsafe { ALLOCATOR.alloc(l) }).collect();
+                    let blocks: Vec<_> = (0..500)
+                        .map(|_| unsafe { ALLOCATOR.alloc_with(l, Gfp::KERNEL) })
+                        .collect();
                     assert!(blocks.iter().all(|&p| aligned(p, 8)));
                     // SAFETY: as above.
                     blocks
                         .into_iter()
-                        .for_each(|p| unsafe { ALLOCATOR.dealloc(p, l) });
+                        .for_each(|p| unsafe { ALLOCATOR.free(p, l) });
                 });
             }
         });

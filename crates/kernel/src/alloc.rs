@@ -1,24 +1,49 @@
-//! Memory allocation: the module's global allocator (kmalloc/krealloc/kfree behind Rust's
-//! `GlobalAlloc`), and the fallible, flag-explicit constructors drivers use.
+//! Memory allocation with the flags at every call site: [`KBox`], [`KVec`], [`KVVec`].
 //!
-//! Kernel code must survive allocation failure, so modules are built with `alloc`'s
-//! `no_global_oom_handling`: the panicking `Box::new`, `Vec::push`, `format!` … do not exist
-//! there. Drivers use [`try_box`], [`try_box_with`] and [`VecExt`] instead, which return
-//! `ENOMEM`. Allocations made from atomic context must say so with [`Gfp::ATOMIC`].
+//! Kernel code must survive allocation failure and must say, at each allocation, whether it may
+//! sleep. So every allocating function here returns `Result` (`ENOMEM`) and takes its [`Gfp`]
+//! flags: [`Gfp::KERNEL`] in process context, [`Gfp::ATOMIC`] (or [`Gfp::NOWAIT`]) under a
+//! spinlock, in an interrupt handler or in blk-mq's `queue_rq`:
+//!
+//! ```ignore
+//! let state = KBox::new(State::default(), Gfp::KERNEL)?;
+//! let mut log = KVec::new();
+//! log.push(event, Gfp::ATOMIC)?; // under a spinlock
+//! let ring = KVVec::<u8>::from_elem(0, 1 << 20, Gfp::KERNEL)?; // 1 MiB: kvmalloc
+//! ```
+//!
+//! Flags are not a safety condition: `Gfp::KERNEL` in atomic context is a bug the kernel's
+//! `CONFIG_DEBUG_ATOMIC_SLEEP` reports ("sleeping function called from invalid context"), not
+//! undefined behaviour in Rust.
+//!
+//! There is no global allocator: modules do not link Rust's `alloc` crate, so its `Box`/`Vec`,
+//! whose allocations could not carry flags, are not available (using them fails the link with
+//! "no global memory allocator found").
+//!
+//! Two allocators back the containers:
+//! * [`Kmalloc`] (`krealloc`/`kfree`): physically contiguous, any context; for small objects.
+//! * [`KVmalloc`] (`kvmalloc`/`kvfree`): kmalloc, falling back to vmalloc for large sizes, so a
+//!   1 MiB buffer does not need an order-8 contiguous block; vmalloc may sleep, so with
+//!   non-sleeping flags it only tries kmalloc.
+//!
+//! Both honour `Layout::align()` up to `PAGE_SIZE` (see `kernel-alloc`) and count this module's
+//! live blocks ([`live_allocations`]), which module unload checks.
 
-use crate::error::{code::ENOMEM, Result};
-use core::alloc::{GlobalAlloc, Layout};
-use core::ptr::NonNull;
-use kernel_alloc::{Backend, KernelAllocator};
-use kernel_sys as bindings;
+mod kbox;
+mod kvec;
 
+pub use kbox::{Box, KBox, KVBox};
 pub use kernel_alloc::Gfp;
-pub use rust_alloc::boxed::Box;
-pub use rust_alloc::vec::Vec;
+pub use kvec::{KVVec, KVec, Vec};
+
+use core::alloc::Layout;
+use kernel_alloc::KernelAllocator;
 
 // The GFP bits in `kernel-alloc` are written out by hand (that crate is host-testable and has no
 // bindings); check them against the kernel actually being built for.
+#[cfg(target_os = "none")]
 const _: () = {
+    use kernel_sys as bindings;
     assert!(Gfp::KERNEL.bits() == bindings::GFP_KERNEL);
     assert!(Gfp::ATOMIC.bits() == bindings::GFP_ATOMIC);
     assert!(Gfp::NOWAIT.bits() == bindings::GFP_NOWAIT);
@@ -26,194 +51,211 @@ const _: () = {
     assert!(Gfp::NOWARN.bits() == bindings::__GFP_NOWARN);
 };
 
-/// krealloc/kfree, as `kernel-alloc` needs them.
+/// A kernel memory allocator, as the containers use it. Implemented by [`Kmalloc`] and
+/// [`KVmalloc`] only.
+///
+/// # Safety
+///
+/// `alloc` returns null or a block of at least `layout.size()` bytes aligned to
+/// `layout.align()`, owned by the caller until passed to `free` with the same layout. `grow`
+/// returns null (the old block untouched and still owned) or a block for `new` holding the
+/// first `old.size()` bytes of the old one, which is then gone.
+pub unsafe trait Allocator: private::Sealed {
+    #[doc(hidden)]
+    /// # Safety
+    /// `flags` suit the context (a bug otherwise, not UB).
+    unsafe fn alloc(layout: Layout, flags: Gfp) -> *mut u8;
+
+    #[doc(hidden)]
+    /// # Safety
+    /// `ptr` is a live block of this allocator allocated with `old`; `new.align() ==
+    /// old.align()` and `new.size() >= old.size()`.
+    unsafe fn grow(ptr: *mut u8, old: Layout, new: Layout, flags: Gfp) -> *mut u8;
+
+    #[doc(hidden)]
+    /// # Safety
+    /// `ptr` is a live block of this allocator allocated with `layout`, not used afterwards.
+    unsafe fn free(ptr: *mut u8, layout: Layout);
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::Kmalloc {}
+    impl Sealed for super::KVmalloc {}
+}
+
+/// `kmalloc`: small, physically contiguous blocks; usable in any context with [`Gfp::ATOMIC`].
 pub struct Kmalloc;
 
-// SAFETY: `krealloc` and `kfree` have exactly the contract `Backend` describes: krealloc(NULL, n)
-// allocates, failure returns NULL and leaves the old block alone, blocks are aligned to
-// ARCH_KMALLOC_MINALIGN and power-of-two sizes to their size; kfree accepts any pointer krealloc
-// returned (and NULL).
-unsafe impl Backend for Kmalloc {
-    const PAGE_SIZE: usize = bindings::PAGE_SIZE;
-    const MIN_ALIGN: usize = bindings::ARCH_KMALLOC_MINALIGN;
+/// `kvmalloc`: large buffers that need not be physically contiguous.
+pub struct KVmalloc;
 
-    unsafe fn krealloc(ptr: *const u8, size: usize, flags: Gfp) -> *mut u8 {
-        // kmalloc WARNs on sizes beyond its largest order; for Rust callers every allocation is
-        // fallible, so such a request is an ordinary failure (e.g. a huge `try_reserve`).
-        if size > bindings::KMALLOC_MAX_SIZE {
-            return core::ptr::null_mut();
+static KMALLOC: KernelAllocator<backend::Kmalloc> = KernelAllocator::new();
+static KVMALLOC: KernelAllocator<backend::Kvmalloc> = KernelAllocator::new();
+
+// SAFETY: forwards to `KernelAllocator`, which serves layouts exactly (see `kernel-alloc`).
+unsafe impl Allocator for Kmalloc {
+    unsafe fn alloc(layout: Layout, flags: Gfp) -> *mut u8 {
+        // SAFETY: the caller vouches for the flags.
+        unsafe { KMALLOC.alloc_with(layout, flags) }
+    }
+
+    unsafe fn grow(ptr: *mut u8, old: Layout, new: Layout, flags: Gfp) -> *mut u8 {
+        // SAFETY: `ptr` is ours with layout `old` (caller); same alignment.
+        unsafe { KMALLOC.realloc_with(ptr, old, new.size(), flags) }
+    }
+
+    unsafe fn free(ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` is a live block of KMALLOC with `layout` (caller).
+        unsafe { KMALLOC.free(ptr, layout) }
+    }
+}
+
+// SAFETY: as for `Kmalloc`; `grow` allocates, copies and frees, since a kvmalloc block is never
+// resized in place.
+unsafe impl Allocator for KVmalloc {
+    unsafe fn alloc(layout: Layout, flags: Gfp) -> *mut u8 {
+        // SAFETY: the caller vouches for the flags.
+        unsafe { KVMALLOC.alloc_with(layout, flags) }
+    }
+
+    unsafe fn grow(ptr: *mut u8, old: Layout, new: Layout, flags: Gfp) -> *mut u8 {
+        // SAFETY: the caller vouches for the flags.
+        let fresh = unsafe { KVMALLOC.alloc_with(new, flags) };
+        if !fresh.is_null() {
+            // SAFETY: both blocks are live, distinct and at least `old.size()` long; the old
+            // one is ours with layout `old` and is not used again.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, fresh, old.size());
+                KVMALLOC.free(ptr, old);
+            }
         }
-        // SAFETY: forwarded contract: `ptr` is NULL or a live block from this backend.
-        unsafe { bindings::krealloc(ptr.cast(), size, flags.bits()).cast() }
+        fresh
     }
 
-    unsafe fn kfree(ptr: *const u8) {
-        // SAFETY: forwarded contract: `ptr` is NULL or a live block from this backend.
-        unsafe { bindings::kfree(ptr.cast()) }
+    unsafe fn free(ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` is a live block of KVMALLOC with `layout` (caller).
+        unsafe { KVMALLOC.free(ptr, layout) }
     }
 }
 
-/// The module's allocator. Each module links its own copy, so [`live_allocations`] counts this
-/// module's blocks only.
-pub static ALLOCATOR: KernelAllocator<Kmalloc> = KernelAllocator::new();
-
-/// The `#[global_allocator]` that `module!` installs: forwards to [`ALLOCATOR`] with
-/// `GFP_KERNEL`.
-pub struct Global;
-
-// SAFETY: forwards every call unchanged to `ALLOCATOR`, a correct `GlobalAlloc`.
-unsafe impl GlobalAlloc for Global {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        unsafe { ALLOCATOR.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        unsafe { ALLOCATOR.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { ALLOCATOR.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        unsafe { ALLOCATOR.realloc(ptr, layout, new_size) }
-    }
-}
-
-/// How many blocks this module has allocated and not freed.
+/// How many blocks this module has allocated and not freed (both allocators). Module unload
+/// logs it, and the tests require 0.
 pub fn live_allocations() -> usize {
-    ALLOCATOR.live_allocations()
+    KMALLOC.live_allocations() + KVMALLOC.live_allocations()
 }
 
-/// Allocates `value` on the heap with `GFP_KERNEL` (may sleep: process context only).
-pub fn try_box<T>(value: T) -> Result<Box<T>> {
-    try_box_with(value, Gfp::KERNEL)
-}
+/// The kernel calls behind the allocators. Host builds (the drivers' unit tests) use the host's
+/// C allocator instead, so driver logic that allocates can be tested with `cargo test`.
+mod backend {
+    use kernel_alloc::{Backend, Gfp};
 
-/// Allocates `value` on the heap with explicit GFP flags (`Gfp::ATOMIC` in atomic context).
-pub fn try_box_with<T>(value: T, flags: Gfp) -> Result<Box<T>> {
-    let layout = Layout::new::<T>();
-    if layout.size() == 0 {
-        let ptr = NonNull::<T>::dangling().as_ptr();
-        // SAFETY: for a zero-sized `T` a dangling, aligned pointer is valid for writes, and
-        // `Box` never deallocates zero-sized values.
-        return Ok(unsafe {
-            ptr.write(value);
-            Box::from_raw(ptr)
-        });
-    }
-    // SAFETY: the layout has a non-zero size.
-    let ptr = unsafe { ALLOCATOR.alloc_with(layout, flags) }.cast::<T>();
-    let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
-    // SAFETY: `ptr` is a fresh block with `T`'s layout from the global allocator (ALLOCATOR is
-    // what `Global` forwards to), so `Box` may own it and free it through the global allocator.
-    unsafe {
-        ptr.as_ptr().write(value);
-        Ok(Box::from_raw(ptr.as_ptr()))
-    }
-}
+    /// `krealloc`/`kfree`.
+    pub struct Kmalloc;
+    /// `kvmalloc`/`kvfree`.
+    pub struct Kvmalloc;
 
-/// A raw, uninitialised heap block of a given layout, freed on drop: for code that needs
-/// memory by size and alignment rather than by type (and for testing the allocator itself).
-///
-/// # Invariants
-/// `ptr` is a live block from [`ALLOCATOR`] allocated with `layout`.
-pub struct RawBlock {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
+    #[cfg(target_os = "none")]
+    mod imp {
+        use super::*;
+        use kernel_sys as bindings;
 
-impl RawBlock {
-    /// Allocates `layout` with `flags`; `ENOMEM` if the allocator cannot (also for alignments
-    /// above PAGE_SIZE, which kmalloc cannot guarantee).
-    pub fn new(layout: Layout, flags: Gfp) -> Result<Self> {
-        // SAFETY: any layout is accepted by `alloc_with` (zero sizes included).
-        let ptr = unsafe { ALLOCATOR.alloc_with(layout, flags) };
-        // INVARIANT: a live block of `layout`.
-        NonNull::new(ptr)
-            .map(|ptr| Self { ptr, layout })
-            .ok_or(ENOMEM)
-    }
+        // SAFETY: `krealloc` and `kfree` have exactly the contract `Backend` describes:
+        // krealloc(NULL, n) allocates, failure returns NULL and leaves the old block alone,
+        // blocks are aligned to ARCH_KMALLOC_MINALIGN and power-of-two sizes to their size;
+        // kfree accepts any pointer krealloc returned (and NULL).
+        unsafe impl Backend for Kmalloc {
+            const PAGE_SIZE: usize = bindings::PAGE_SIZE;
+            const MIN_ALIGN: usize = bindings::ARCH_KMALLOC_MINALIGN;
 
-    /// The block's address.
-    pub fn addr(&self) -> usize {
-        self.ptr.as_ptr() as usize
-    }
+            unsafe fn krealloc(ptr: *const u8, size: usize, flags: Gfp) -> *mut u8 {
+                // kmalloc WARNs on sizes beyond its largest order; for Rust callers every
+                // allocation is fallible, so such a request is an ordinary failure.
+                if size > bindings::KMALLOC_MAX_SIZE {
+                    return core::ptr::null_mut();
+                }
+                // SAFETY: forwarded contract: `ptr` is NULL or a live block of this backend.
+                unsafe { bindings::krealloc(ptr.cast(), size, flags.bits()).cast() }
+            }
 
-    /// The block's layout.
-    pub fn layout(&self) -> Layout {
-        self.layout
-    }
-}
-
-impl Drop for RawBlock {
-    fn drop(&mut self) {
-        // SAFETY: a live block from ALLOCATOR with this layout (type invariant).
-        unsafe { ALLOCATOR.dealloc(self.ptr.as_ptr(), self.layout) };
-    }
-}
-
-// SAFETY: a heap block is not tied to a thread.
-unsafe impl Send for RawBlock {}
-
-/// An empty vector with room for `capacity` elements (`GFP_KERNEL`).
-pub fn vec_with_capacity<T>(capacity: usize) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(capacity).map_err(|_| ENOMEM)?;
-    Ok(v)
-}
-
-/// Fallible growth for `Vec`: the kernel's replacement for `push`, `extend_from_slice`, ...
-pub trait VecExt<T> {
-    /// Appends `value`, growing the buffer if needed.
-    fn try_push(&mut self, value: T) -> Result;
-    /// Appends a copy of every element of `other`.
-    fn try_extend_from_slice(&mut self, other: &[T]) -> Result
-    where
-        T: Clone;
-    /// Resizes to `len` elements, filling with copies of `value`.
-    fn try_resize(&mut self, len: usize, value: T) -> Result
-    where
-        T: Clone;
-}
-
-impl<T> VecExt<T> for Vec<T> {
-    fn try_push(&mut self, value: T) -> Result {
-        self.try_reserve(1).map_err(|_| ENOMEM)?;
-        let len = self.len();
-        // SAFETY: `try_reserve(1)` guarantees capacity > len; the slot is written before
-        // `set_len` makes it part of the vector.
-        unsafe {
-            self.as_mut_ptr().add(len).write(value);
-            self.set_len(len + 1);
+            unsafe fn kfree(ptr: *const u8) {
+                // SAFETY: forwarded contract.
+                unsafe { bindings::kfree(ptr.cast()) }
+            }
         }
-        Ok(())
+
+        // SAFETY: kvmalloc's kmalloc path has kmalloc's alignment guarantees and its vmalloc
+        // path returns page-aligned blocks, so both satisfy `Backend`'s alignment rule for
+        // sizes from `kmalloc_size`. Resizing is not offered: a non-null `ptr` gets NULL, which
+        // the contract allows (failure, old block intact); `KVmalloc::grow` copies instead.
+        unsafe impl Backend for Kvmalloc {
+            const PAGE_SIZE: usize = bindings::PAGE_SIZE;
+            const MIN_ALIGN: usize = bindings::ARCH_KMALLOC_MINALIGN;
+
+            unsafe fn krealloc(ptr: *const u8, size: usize, flags: Gfp) -> *mut u8 {
+                if !ptr.is_null() || size > isize::MAX as usize {
+                    return core::ptr::null_mut();
+                }
+                // SAFETY: a plain allocation; the caller vouches for the flags.
+                unsafe { bindings::rust_helper_kvmalloc(size, flags.bits()).cast() }
+            }
+
+            unsafe fn kfree(ptr: *const u8) {
+                // SAFETY: forwarded contract: NULL or a block from kvmalloc.
+                unsafe { bindings::rust_helper_kvfree(ptr.cast()) }
+            }
+        }
     }
 
-    fn try_extend_from_slice(&mut self, other: &[T]) -> Result
-    where
-        T: Clone,
-    {
-        self.try_reserve(other.len()).map_err(|_| ENOMEM)?;
-        for v in other {
-            self.try_push(v.clone())?;
-        }
-        Ok(())
-    }
+    #[cfg(not(target_os = "none"))]
+    mod imp {
+        use super::*;
 
-    fn try_resize(&mut self, len: usize, value: T) -> Result
-    where
-        T: Clone,
-    {
-        if len <= self.len() {
-            self.truncate(len);
-            return Ok(());
+        extern "C" {
+            fn aligned_alloc(align: usize, size: usize) -> *mut u8;
+            fn malloc_usable_size(ptr: *const u8) -> usize;
+            fn free(ptr: *const u8);
         }
-        self.try_reserve(len - self.len()).map_err(|_| ENOMEM)?;
-        while self.len() < len {
-            self.try_push(value.clone())?;
+
+        /// kmalloc's promise on the host: natural alignment for power-of-two sizes up to a
+        /// page, 16 bytes otherwise.
+        unsafe fn host_realloc(ptr: *const u8, size: usize) -> *mut u8 {
+            let align = if size.is_power_of_two() {
+                size.clamp(16, 4096)
+            } else {
+                16
+            };
+            // SAFETY: C11 aligned_alloc with a power-of-two alignment and a multiple of it.
+            let fresh = unsafe { aligned_alloc(align, size.next_multiple_of(align)) };
+            if !fresh.is_null() && !ptr.is_null() {
+                // SAFETY: both live; copy what the old block held, up to the new size.
+                unsafe {
+                    let old = malloc_usable_size(ptr).min(size);
+                    core::ptr::copy_nonoverlapping(ptr, fresh, old);
+                    free(ptr);
+                }
+            }
+            fresh
         }
-        Ok(())
+
+        macro_rules! host_backend {
+            ($t:ty) => {
+                // SAFETY: `host_realloc` gives kmalloc's alignment guarantees and semantics.
+                unsafe impl Backend for $t {
+                    const PAGE_SIZE: usize = 4096;
+                    const MIN_ALIGN: usize = 16;
+                    unsafe fn krealloc(ptr: *const u8, size: usize, _flags: Gfp) -> *mut u8 {
+                        // SAFETY: forwarded contract.
+                        unsafe { host_realloc(ptr, size) }
+                    }
+                    unsafe fn kfree(ptr: *const u8) {
+                        // SAFETY: a block from `host_realloc` or NULL.
+                        unsafe { free(ptr) }
+                    }
+                }
+            };
+        }
+        host_backend!(Kmalloc);
+        host_backend!(Kvmalloc);
     }
 }

@@ -2,7 +2,6 @@
 
 use core::fmt;
 use core::num::NonZeroI32;
-use kernel_sys as bindings;
 
 /// An error code of the kernel (an errno value such as `EINVAL`).
 ///
@@ -20,10 +19,14 @@ pub mod code {
     use kernel_sys as bindings;
 
     macro_rules! codes {
-        ($($name:ident: $doc:literal,)*) => {$(
-            #[doc = $doc]
-            pub const $name: Error = Error::from_const(bindings::$name as i32);
-        )*};
+        ($($name:ident: $doc:literal,)*) => {
+            $(
+                #[doc = $doc]
+                pub const $name: Error = Error::from_const(bindings::$name as i32);
+            )*
+            /// Every code above with its name, for `Debug`: the one list of errnos.
+            pub(super) const NAMES: &[(Error, &str)] = &[$(($name, stringify!($name)),)*];
+        };
     }
 
     codes! {
@@ -82,24 +85,12 @@ impl Error {
         self.0.get().unsigned_abs()
     }
 
-    fn name(self) -> Option<&'static str> {
-        let e = self.errno();
-        let names: &[(u32, &str)] = &[
-            (bindings::EPERM, "EPERM"),
-            (bindings::ENOENT, "ENOENT"),
-            (bindings::EINTR, "EINTR"),
-            (bindings::EIO, "EIO"),
-            (bindings::EAGAIN, "EAGAIN"),
-            (bindings::ENOMEM, "ENOMEM"),
-            (bindings::EFAULT, "EFAULT"),
-            (bindings::EBUSY, "EBUSY"),
-            (bindings::ENODEV, "ENODEV"),
-            (bindings::EINVAL, "EINVAL"),
-            (bindings::ESPIPE, "ESPIPE"),
-            (bindings::ENOTTY, "ENOTTY"),
-            (bindings::ERESTARTSYS, "ERESTARTSYS"),
-        ];
-        names.iter().find(|(n, _)| *n == e).map(|(_, s)| *s)
+    /// The C name (`"EINVAL"`) of a code in [`code`].
+    pub fn name(self) -> Option<&'static str> {
+        code::NAMES
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map(|(_, n)| *n)
     }
 }
 
@@ -176,5 +167,17 @@ mod tests {
             format!("{:?} {}", EAGAIN, Error::from_errno(-200)),
             "EAGAIN Error(-200)"
         );
+    }
+
+    #[test]
+    fn every_code_has_its_name() {
+        for (e, n) in code::NAMES {
+            assert_eq!(format!("{e:?}"), *n);
+        }
+        assert_eq!(
+            format!("{ENOSPC:?} {ETIMEDOUT:?} {EOVERFLOW:?}"),
+            "ENOSPC ETIMEDOUT EOVERFLOW"
+        );
+        assert!(code::NAMES.len() >= 20);
     }
 }

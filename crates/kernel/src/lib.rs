@@ -5,19 +5,16 @@
 //! is safe to use, with the reasons documented at each `unsafe` block inside.
 //!
 //! One file per kernel concept: [`module`] (declaring a module, parameters), [`print`]
-//! (printk), [`error`] (errno), [`alloc`] (fallible allocation with explicit GFP flags),
-//! [`uaccess`] (user memory), [`sync`] (mutex, spinlock, wait queues), [`file`], [`miscdev`]
-//! (misc character devices), [`ioctl`] (typed ioctl numbers), [`panic`], and [`debug`] (bugs
-//! planted on purpose, to prove the kernel's checkers see Rust code).
+//! (printk), [`error`] (errno), [`alloc`] (`KBox`, `KVec`, `KVVec`: fallible allocation with the
+//! GFP flags at every call), [`uaccess`] (user memory), [`sync`] (`Arc`, mutex, spinlock, wait
+//! queues), [`file`], [`miscdev`] (misc character devices), [`ioctl`] (typed ioctl numbers),
+//! [`panic`], and [`selftest`] (scaffolding for the layer's own self-tests, not for drivers).
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-extern crate alloc as rust_alloc;
-
 pub mod alloc;
-pub mod debug;
 pub mod error;
 pub mod file;
 pub mod ioctl;
@@ -25,8 +22,11 @@ pub mod miscdev;
 pub mod module;
 pub mod panic;
 pub mod print;
+#[doc(hidden)]
+pub mod selftest;
 pub mod str;
 pub mod sync;
+pub mod task;
 pub mod uaccess;
 
 pub use error::{code, Error, Result};
@@ -37,14 +37,14 @@ pub use kernel_sys as __bindings;
 
 /// What most drivers need, in one `use kernel::prelude::*;`.
 pub mod prelude {
-    pub use crate::alloc::{try_box, Box, Gfp, Vec, VecExt};
+    pub use crate::alloc::{Gfp, KBox, KVBox, KVVec, KVec};
     pub use crate::error::{code::*, Error, Result};
     pub use crate::file::{File, PollFlags, PollTable};
     pub use crate::miscdev::{self, MiscDevice};
     pub use crate::module::{Module, ThisModule};
     pub use crate::str::CStr;
-    pub use crate::sync::{CondVar, Mutex, SpinLock};
+    pub use crate::sync::{Arc, CondVar, Mutex, PollCondVar, SpinLock};
     pub use crate::uaccess::{UserSliceReader, UserSliceWriter};
-    pub use crate::{module, new_condvar, new_mutex, new_spinlock};
+    pub use crate::{module, new_condvar, new_mutex, new_poll_condvar, new_spinlock};
     pub use crate::{pr_alert, pr_crit, pr_debug, pr_emerg, pr_err, pr_info, pr_notice, pr_warn};
 }

@@ -1,19 +1,27 @@
 //! Misc character devices (`/dev/<name>`, major 10): a driver implements [`MiscDevice`] and
 //! registers it with [`Registration::register`]; dropping the registration removes the device.
 //!
-//! The adapter below owns the C side: it builds the `file_operations` table, turns each C call
-//! into a call of the trait, keeps the per-open state behind `file->private_data`, and converts
-//! results to errno returns. Drivers never see a raw pointer.
+//! The adapter below owns the C side: one static `file_operations` table per device type,
+//! C callbacks turned into trait calls, the per-open state behind `file->private_data`, and
+//! results converted to errno returns. Drivers never see a raw pointer.
+//!
+//! # Lifetimes
+//!
+//! The device state lives in an [`Arc`]: the registration holds one reference and every open
+//! file another. Dropping the registration removes `/dev/<name>` and returns at once, even with
+//! files still open; those keep working on the state, and whoever lets go last frees it. The
+//! `file_operations` table is a `static`, and names this module as its owner, so the VFS holds
+//! a module reference for each open file: the code behind the table cannot be unloaded under
+//! it, and the table is never freed at all.
 
-use crate::alloc::{try_box, Box};
+use crate::alloc::{Gfp, KBox};
 use crate::error::{code::*, from_result, Result};
 use crate::file::{File, PollFlags, PollTable};
-use crate::module::ThisModule;
-use crate::sync::{CondVar, SpinLock};
+use crate::sync::Arc;
 use crate::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void, CStr};
-use core::marker::PhantomPinned;
+use core::marker::{PhantomData, PhantomPinned};
 use core::pin::Pin;
 use kernel_sys as bindings;
 
@@ -66,73 +74,49 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
 
 /// A registered misc device; deregisters when dropped.
 ///
-/// Dropping it removes `/dev/<name>` at once and then waits until every file still open on the
-/// device has been closed (open files point into the registration). At module exit there are
-/// none: an open file holds a reference on its module. Do not drop a registration from inside
-/// one of its own file operations: it would wait for itself.
+/// Dropping it removes `/dev/<name>` and returns without waiting: files still open keep their
+/// own reference to the device state (see the [module documentation](self)). It may be dropped
+/// from anywhere in process context, including from a file operation of another device.
 ///
 /// # Invariants
 /// `inner.misc` is registered with the misc core while `self` exists, and `inner` never moves
-/// (pinned heap block): the misc core and open files point into it. `inner.open_files` counts
-/// the files past a successful `open` and not yet released.
+/// (pinned heap block): the misc core points into it.
 pub struct Registration<T: MiscDevice> {
-    inner: Pin<Box<Inner<T>>>,
+    inner: Pin<KBox<Inner<T>>>,
 }
 
 #[repr(C)]
 struct Inner<T: MiscDevice> {
     // First field: the misc core hands the open() callback a pointer to it.
     misc: UnsafeCell<bindings::miscdevice>,
-    fops: bindings::file_operations,
-    device: T,
-    /// A spinlock, not an atomic or a mutex: the last `release` notifies under it and the
-    /// dropping thread frees `Inner` only after taking it, and unlocking a spinlock touches it
-    /// no more after the release store (a mutex unlock may, so a mutex cannot guard its own
-    /// lifetime).
-    open_files: SpinLock<usize>,
-    /// Notified when `open_files` drops to zero.
-    all_closed: CondVar,
+    device: Arc<T>,
     _pin: PhantomPinned,
 }
 
-// SAFETY: after registration the C structs are only touched by the misc core under its own
-// locking; the Rust side only shares `&T`, and `T: Sync`.
+// SAFETY: after registration the C struct is only touched by the misc core under its own
+// locking; the Rust side only shares `Arc<T>`, which is `Send + Sync` for `T: Send + Sync`.
 unsafe impl<T: MiscDevice> Sync for Registration<T> {}
 // SAFETY: the registration can be dropped (deregistered) from any thread.
 unsafe impl<T: MiscDevice> Send for Registration<T> {}
 
 impl<T: MiscDevice> Registration<T> {
-    /// Creates `/dev/<name>` with a dynamic minor, served by `device`.
-    pub fn register(name: &'static CStr, device: T, module: &'static ThisModule) -> Result<Self> {
-        let fops = bindings::file_operations {
-            owner: module.as_ptr(),
-            // No llseek: `stream_open` clears FMODE_LSEEK, so lseek() fails with ESPIPE.
-            read: Some(read::<T>),
-            write: Some(write::<T>),
-            poll: Some(poll::<T>),
-            unlocked_ioctl: Some(ioctl::<T>),
-            // SAFETY: returns a kernel function pointer (or NULL without CONFIG_COMPAT).
-            compat_ioctl: unsafe { bindings::rust_helper_compat_ptr_ioctl() },
-            open: Some(open::<T>),
-            release: Some(release::<T>),
-            ..Default::default()
-        };
+    /// Creates `/dev/<name>` with a dynamic minor, served by `device`. The registration's
+    /// bookkeeping is allocated with `flags`; registering itself may sleep.
+    pub fn register(name: &'static CStr, device: Arc<T>, flags: Gfp) -> Result<Self> {
         let misc = bindings::miscdevice {
             minor: bindings::MISC_DYNAMIC_MINOR,
             name: name.as_ptr(),
+            fops: VTable::<T>::get(),
             ..Default::default()
         };
-        let mut inner = Box::into_pin(try_box(Inner {
-            misc: UnsafeCell::new(misc),
-            fops,
-            device,
-            open_files: crate::new_spinlock!(0, "miscdev.open_files")?,
-            all_closed: crate::new_condvar!("miscdev.all_closed")?,
-            _pin: PhantomPinned,
-        })?);
-        // SAFETY: we do not move out of the pinned box; we only set a pointer field.
-        let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };
-        inner_mut.misc.get_mut().fops = &inner_mut.fops;
+        let inner = KBox::pin(
+            Inner {
+                misc: UnsafeCell::new(misc),
+                device,
+                _pin: PhantomPinned,
+            },
+            flags,
+        )?;
         // SAFETY: `misc` is fully initialised and pinned; on success it stays registered until
         // `drop` deregisters it.
         crate::error::to_result(unsafe { bindings::misc_register(inner.misc.get()) })?;
@@ -141,7 +125,7 @@ impl<T: MiscDevice> Registration<T> {
     }
 
     /// The device state.
-    pub fn device(&self) -> &T {
+    pub fn device(&self) -> &Arc<T> {
         &self.inner.device
     }
 }
@@ -150,36 +134,55 @@ impl<T: MiscDevice> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: registered (type invariant). misc_deregister takes the misc core's lock, which
         // misc_open holds while it calls our `open`: when it returns, no open is running and
-        // none can start.
+        // none can start, so nothing points into `inner` any more and it may be freed. Open
+        // files hold their own `Arc` of the device.
         unsafe { bindings::misc_deregister(self.inner.misc.get()) };
-        // Files opened before still point into `inner`: wait for their release.
-        let inner = &self.inner;
-        inner
-            .all_closed
-            .wait_until(|| *inner.open_files.lock() == 0);
+    }
+}
+
+/// The `file_operations` of devices of type `T`: a constant, promoted to a `static` by taking
+/// its address, so it outlives every file (the VFS reads `f_op->owner` after `release`).
+struct VTable<T>(PhantomData<T>);
+
+impl<T: MiscDevice> VTable<T> {
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        // The VFS takes a reference on this module for every open file.
+        owner: &raw const crate::module::__THIS_MODULE as *mut bindings::module,
+        // No llseek: `stream_open` clears FMODE_LSEEK, so lseek() fails with ESPIPE.
+        read: Some(read::<T>),
+        write: Some(write::<T>),
+        poll: Some(poll::<T>),
+        unlocked_ioctl: Some(ioctl::<T>),
+        compat_ioctl: Some(compat_ioctl::<T>),
+        open: Some(open::<T>),
+        release: Some(release::<T>),
+        // SAFETY: every other field is an optional function pointer or plain data, for which
+        // all-zeroes means "not implemented".
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    fn get() -> &'static bindings::file_operations {
+        &Self::FOPS
     }
 }
 
 /// What `file->private_data` points to after `open`.
-///
-/// # Invariants
-/// `inner` outlives this: the registration waits for every open file's release before freeing
-/// it, and this is freed in `release`.
 struct Open<T: MiscDevice> {
-    inner: *const Inner<T>,
+    device: Arc<T>,
     state: T::OpenFile,
 }
 
 /// # Safety
-/// `file` is a file of a device registered by `Registration<T>`, past a successful `open`.
+/// `file` is a file of a device registered by `Registration<T>`, past a successful `open` and
+/// before `release`.
 unsafe fn open_data<'a, T: MiscDevice>(
     file: *mut bindings::file,
 ) -> (&'a T, &'a T::OpenFile, &'a File) {
-    // SAFETY: `open` stored a leaked `Box<Open<T>>` there, freed only in `release`, after every
-    // other operation on the file ended; the device outlives its open files (module reference).
+    // SAFETY: `open` stored a leaked `KBox<Open<T>>` there, freed only in `release`, after every
+    // other operation on the file ended.
     unsafe {
         let open = &*bindings::rust_helper_file_private(file).cast::<Open<T>>();
-        (&(*open.inner).device, &open.state, File::from_ptr(file))
+        (&*open.device, &open.state, File::from_ptr(file))
     }
 }
 
@@ -188,21 +191,27 @@ unsafe extern "C" fn open<T: MiscDevice>(
     file: *mut bindings::file,
 ) -> c_int {
     // SAFETY: misc_open set private_data to our `miscdevice`, the first field of a pinned,
-    // registered `Inner<T>` (repr(C)), so the cast recovers the `Inner`.
+    // registered `Inner<T>` (repr(C)), and holds the misc core's lock for this call, so the
+    // registration cannot be dropped under us.
     let inner = unsafe { &*bindings::rust_helper_file_private(file).cast::<Inner<T>>() };
     // SAFETY: the VFS passes a live file for the duration of the call.
     let f = unsafe { File::from_ptr(file) };
     let result = (|| {
         // Allocate first: once the driver's `open` succeeded, nothing may fail before the file
         // is set up (its `release` would never run).
-        let slot = try_box(core::mem::MaybeUninit::<Open<T>>::uninit())?;
+        let slot = KBox::<Open<T>>::new_uninit(Gfp::KERNEL)?;
         let state = inner.device.open(f)?;
-        let open = Box::write(slot, Open::<T> { inner, state });
-        *inner.open_files.lock() += 1;
+        let open = KBox::write(
+            slot,
+            Open {
+                device: inner.device.clone(),
+                state,
+            },
+        );
         // SAFETY: `file` is live; a stream has no file position (read/write ignore it).
         unsafe {
             bindings::stream_open(inode, file);
-            bindings::rust_helper_file_set_private(file, Box::into_raw(open).cast::<c_void>());
+            bindings::rust_helper_file_set_private(file, KBox::into_raw(open).cast::<c_void>());
         }
         Ok(0)
     })();
@@ -215,18 +224,14 @@ unsafe extern "C" fn release<T: MiscDevice>(
 ) -> c_int {
     // SAFETY: `open` succeeded on this file, so private_data is our leaked box; this is the
     // last operation on the file, so we may take the box back.
-    let open = unsafe { Box::from_raw(bindings::rust_helper_file_private(file).cast::<Open<T>>()) };
-    // SAFETY: `inner` outlives the open file (see `Open`); the file is live for this call.
-    let (inner, f) = unsafe { (&*open.inner, File::from_ptr(file)) };
-    let Open { state, .. } = *open;
-    inner.device.release(state, f);
-    let mut open_files = inner.open_files.lock();
-    *open_files -= 1;
-    if *open_files == 0 {
-        inner.all_closed.notify_all();
-    }
-    // `inner` may be freed as soon as the lock is released: nothing may touch it after this.
-    drop(open_files);
+    let open =
+        unsafe { KBox::from_raw(bindings::rust_helper_file_private(file).cast::<Open<T>>()) };
+    // SAFETY: the file is live for this call.
+    let f = unsafe { File::from_ptr(file) };
+    let Open { device, state } = KBox::into_inner(open);
+    device.release(state, f);
+    // `device` (this file's reference) drops here; if the registration is gone and this was
+    // the last file, the device state is freed now.
     0
 }
 
@@ -273,4 +278,14 @@ unsafe extern "C" fn ioctl<T: MiscDevice>(
     // SAFETY: a file of our device, after a successful open.
     let (device, open, f) = unsafe { open_data::<T>(file) };
     from_result(device.ioctl(open, f, cmd, arg as usize)) as c_long
+}
+
+unsafe extern "C" fn compat_ioctl<T: MiscDevice>(
+    file: *mut bindings::file,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
+    // A 32-bit process's pointer argument, zero-extended: C's `compat_ptr_ioctl`.
+    // SAFETY: forwarded from the VFS, as for `ioctl`.
+    unsafe { ioctl::<T>(file, cmd, arg as u32 as c_ulong) }
 }

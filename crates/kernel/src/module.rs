@@ -1,6 +1,6 @@
 //! Declaring a module: [`module!`](crate::module) writes `init_module`/`cleanup_module`, the
-//! `.modinfo` entries (license, author, description, parameters), the module parameters, the
-//! global allocator and the panic handler, around a type implementing [`Module`].
+//! `.modinfo` entries (license, author, description, parameters), the module parameters and
+//! the panic handler, around a type implementing [`Module`].
 //!
 //! ```ignore
 //! kernel::module! {
@@ -40,10 +40,6 @@ impl ThisModule {
         // SAFETY: `__this_module` is defined by the module's own `.mod.o` and lives as long as
         // the module's code.
         unsafe { &__THIS_MODULE }
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut bindings::module {
-        self.0.get()
     }
 }
 
@@ -217,10 +213,6 @@ macro_rules! module {
         #[cfg(test)]
         const _: fn(&'static $crate::module::ThisModule) -> $crate::error::Result<$type> =
             <$type as $crate::module::Module>::init;
-
-        #[cfg(not(test))]
-        #[global_allocator]
-        static __GLOBAL_ALLOCATOR: $crate::alloc::Global = $crate::alloc::Global;
 
         #[cfg(not(test))]
         #[panic_handler]

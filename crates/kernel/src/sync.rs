@@ -1,5 +1,7 @@
-//! Locks and waiting: [`Mutex`] (sleeping), [`SpinLock`] (atomic context), [`CondVar`] (a wait
-//! queue to sleep on until another thread changes the state a lock protects).
+//! Sharing and waiting: [`Arc`] (reference-counted ownership), [`Mutex`] (sleeping),
+//! [`SpinLock`] (atomic context, with [`SpinLock::lock_irqsave`] for data interrupt handlers
+//! share), [`CondVar`] (a wait queue to sleep on until another thread changes the state a lock
+//! protects) and [`PollCondVar`] (one that `poll()` may register with).
 //!
 //! Each lock owns its C object (`struct mutex`, `spinlock_t`, `wait_queue_head_t`) in a heap
 //! block of its own, so the Rust value can move freely while the C object, which lockdep and the
@@ -7,11 +9,13 @@
 //! [`new_spinlock!`](crate::new_spinlock) and [`new_condvar!`](crate::new_condvar): the macros
 //! give every creation site its own lockdep class, as C's `mutex_init()` does.
 
+mod arc;
 mod condvar;
 mod lock;
 
-pub use condvar::CondVar;
-pub use lock::{Mutex, MutexGuard, SpinLock, SpinLockGuard, SpinLockIrqGuard};
+pub use arc::Arc;
+pub use condvar::{CondVar, PollCondVar};
+pub use lock::{Mutex, MutexGuard, SpinLock, SpinLockGuard};
 
 use core::cell::UnsafeCell;
 use kernel_sys as bindings;
@@ -42,30 +46,41 @@ impl Default for LockClassKey {
     }
 }
 
-/// Creates a [`Mutex`] with its own lockdep class: `new_mutex!(value, "name")?`.
+/// Creates a [`Mutex`] with its own lockdep class: `new_mutex!(value, "name", Gfp::KERNEL)?`.
 #[macro_export]
 macro_rules! new_mutex {
-    ($value:expr, $name:literal) => {{
+    ($value:expr, $name:literal, $flags:expr) => {{
         static KEY: $crate::sync::LockClassKey = $crate::sync::LockClassKey::new();
-        $crate::sync::Mutex::new($value, $crate::__cstr!($name), &KEY)
+        $crate::sync::Mutex::new($value, $crate::__cstr!($name), &KEY, $flags)
     }};
 }
 
-/// Creates a [`SpinLock`] with its own lockdep class: `new_spinlock!(value, "name")?`.
+/// Creates a [`SpinLock`] with its own lockdep class:
+/// `new_spinlock!(value, "name", Gfp::KERNEL)?`.
 #[macro_export]
 macro_rules! new_spinlock {
-    ($value:expr, $name:literal) => {{
+    ($value:expr, $name:literal, $flags:expr) => {{
         static KEY: $crate::sync::LockClassKey = $crate::sync::LockClassKey::new();
-        $crate::sync::SpinLock::new($value, $crate::__cstr!($name), &KEY)
+        $crate::sync::SpinLock::new($value, $crate::__cstr!($name), &KEY, $flags)
     }};
 }
 
-/// Creates a [`CondVar`] with its own lockdep class: `new_condvar!("name")?`.
+/// Creates a [`CondVar`] with its own lockdep class: `new_condvar!("name", Gfp::KERNEL)?`.
 #[macro_export]
 macro_rules! new_condvar {
-    ($name:literal) => {{
+    ($name:literal, $flags:expr) => {{
         static KEY: $crate::sync::LockClassKey = $crate::sync::LockClassKey::new();
-        $crate::sync::CondVar::new($crate::__cstr!($name), &KEY)
+        $crate::sync::CondVar::new($crate::__cstr!($name), &KEY, $flags)
+    }};
+}
+
+/// Creates a [`PollCondVar`] with its own lockdep class:
+/// `new_poll_condvar!("name", Gfp::KERNEL)?`.
+#[macro_export]
+macro_rules! new_poll_condvar {
+    ($name:literal, $flags:expr) => {{
+        static KEY: $crate::sync::LockClassKey = $crate::sync::LockClassKey::new();
+        $crate::sync::PollCondVar::new($crate::__cstr!($name), &KEY, $flags)
     }};
 }
 

@@ -4,6 +4,10 @@
 //! is swapped out. Every access goes through `copy_from_user`/`copy_to_user`, which check the
 //! range and handle faults; a fault becomes `EFAULT`, never an oops. Copies may sleep (page
 //! faults), so they must not happen in atomic context (under a spinlock).
+//!
+//! Two kinds of copy: `read_slice`/`write_slice` are all-or-nothing (for ioctl arguments: a
+//! half-read struct is useless), `read_some`/`write_some` report partial progress (for data
+//! streams: POSIX wants a short count for the bytes moved before a fault, not `EFAULT`).
 
 use crate::error::{code::EFAULT, Result};
 use core::ffi::c_void;
@@ -81,6 +85,34 @@ impl UserSliceReader {
         Ok(())
     }
 
+    /// Fills as much of `out` as user memory allows, front to back, and returns how many bytes
+    /// were copied (the cursor moves past them). Less than `out.len()` means the copy ran into
+    /// unmapped memory (or ran out of input): the bytes before the fault are valid. `EFAULT`
+    /// only if not a single byte could be copied.
+    pub fn read_some(&mut self, out: &mut [u8]) -> Result<usize> {
+        let want = out.len().min(self.left);
+        if want == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `out` is valid for writes of `want` bytes; `copy_from_user` validates the user
+        // range itself and returns the number of bytes it could not copy (the copied ones are
+        // the first ones).
+        let missed = unsafe {
+            bindings::rust_helper_copy_from_user(
+                out.as_mut_ptr().cast::<c_void>(),
+                self.ptr as *const c_void,
+                want as _,
+            )
+        } as usize;
+        let copied = want - missed.min(want);
+        if copied == 0 {
+            return Err(EFAULT);
+        }
+        self.ptr += copied;
+        self.left -= copied;
+        Ok(copied)
+    }
+
     /// Reads a plain-data value (any bit pattern valid, e.g. an ioctl argument struct).
     pub fn read<T: FromBytes + IntoBytes>(&mut self) -> Result<T> {
         let mut value = T::new_zeroed();
@@ -130,74 +162,34 @@ impl UserSliceWriter {
         Ok(())
     }
 
+    /// Copies as much of `data` to user memory as it allows and returns how many bytes arrived
+    /// (the cursor moves past them). Less than `data.len()` means the copy ran into unmapped
+    /// memory (or the slice is full). `EFAULT` only if not a single byte could be copied.
+    pub fn write_some(&mut self, data: &[u8]) -> Result<usize> {
+        let want = data.len().min(self.left);
+        if want == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `data` is valid for reads of `want` bytes; `copy_to_user` validates the user
+        // range itself and returns the number of bytes it could not copy.
+        let missed = unsafe {
+            bindings::rust_helper_copy_to_user(
+                self.ptr as *mut c_void,
+                data.as_ptr().cast::<c_void>(),
+                want as _,
+            )
+        } as usize;
+        let copied = want - missed.min(want);
+        if copied == 0 {
+            return Err(EFAULT);
+        }
+        self.ptr += copied;
+        self.left -= copied;
+        Ok(copied)
+    }
+
     /// Writes a plain-data value as its bytes (e.g. an ioctl result struct).
     pub fn write<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result {
         self.write_slice(value.as_bytes())
-    }
-}
-
-/// Anonymous memory mapped into the current process (`vm_mmap`), unmapped on drop.
-///
-/// For code that needs user memory of its own, such as the self-tests exercising the copy
-/// routines on real user pages. Only valid in process context, in the process that created it
-/// (it must not outlive the system call or module load that made it).
-pub struct UserMapping {
-    addr: usize,
-    len: usize,
-}
-
-impl UserMapping {
-    /// Maps `len` bytes of zeroed, readable and writable user memory (page-rounded by the
-    /// kernel) in the current process.
-    pub fn new(len: usize) -> Result<Self> {
-        // SAFETY: an anonymous private mapping with no file; the kernel picks the address and
-        // checks everything else.
-        let addr = unsafe {
-            bindings::vm_mmap(
-                core::ptr::null_mut(),
-                0,
-                len as _,
-                (bindings::PROT_READ | bindings::PROT_WRITE) as _,
-                (bindings::MAP_PRIVATE | bindings::MAP_ANONYMOUS) as _,
-                0,
-            )
-        } as usize;
-        if addr >= (-(crate::error::MAX_ERRNO as isize)) as usize {
-            return Err(crate::Error::from_errno(addr as isize as i32));
-        }
-        Ok(Self { addr, len })
-    }
-
-    /// The user address of the mapping.
-    pub fn addr(&self) -> usize {
-        self.addr
-    }
-
-    /// The mapping's length.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the mapping is empty (never, once created).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Unmaps `len` bytes at `offset` inside the mapping (page-aligned), leaving a hole that
-    /// faults: for testing copies that run into unmapped memory.
-    pub fn unmap_range(&mut self, offset: usize, len: usize) -> Result {
-        if offset.checked_add(len).is_none_or(|end| end > self.len) {
-            return Err(crate::code::EINVAL);
-        }
-        // SAFETY: the range lies inside our own mapping in the current process.
-        crate::error::to_result(unsafe { bindings::vm_munmap((self.addr + offset) as _, len) })
-    }
-}
-
-impl Drop for UserMapping {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping in the current process (see the type's documentation);
-        // unmapping parts that are already unmapped is harmless.
-        unsafe { bindings::vm_munmap(self.addr as _, self.len) };
     }
 }

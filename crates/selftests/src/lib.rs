@@ -6,16 +6,27 @@
 //!
 //! `trigger_panic=1` makes the load panic instead, to test the panic handler (in a boot of its
 //! own: the oops kills the loading process and taints the kernel). `kasan_oob=1` makes a
-//! deliberate out-of-bounds write instead, which a KASAN kernel must report, and `plant_leak=1`
-//! leaks a heap block, which kmemleak must report.
+//! deliberate out-of-bounds write instead, which a KASAN kernel must report, `plant_leak=1`
+//! leaks a heap block, which kmemleak must report, `lock_inversion=1` takes two mutexes in
+//! both orders, which lockdep must report, and `atomic_sleep=1` allocates with `GFP_KERNEL`
+//! under a spinlock, which `CONFIG_DEBUG_ATOMIC_SLEEP` must report.
+//!
+//! `lifetime=1` skips the tests and registers two misc devices for the guest's `lifetime`
+//! suite instead (see [`lifetime`]): teardown that must not wait for user space.
+//!
+//! The crate denies `unsafe` but for three marked calls into `kernel::selftest`, the test
+//! scaffolding that is `unsafe` precisely so that drivers cannot use it.
 
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+
+mod lifetime;
 
 use core::alloc::Layout;
-use kernel::alloc::{live_allocations, try_box_with, vec_with_capacity, RawBlock};
+use kernel::alloc::live_allocations;
 use kernel::prelude::*;
-use kernel::uaccess::{UserMapping, UserSlice};
+use kernel::selftest::{RawBlock, UserMapping};
+use kernel::uaccess::UserSlice;
 
 /// The outcome of one test; the failure was already reported as a diagnostic.
 type Outcome = core::result::Result<(), ()>;
@@ -109,10 +120,17 @@ fn alloc_failure_is_clean() -> Outcome {
         live_allocations() == before,
         "failed allocation was counted"
     );
-    let mut v: Vec<u8> = Vec::new();
+    let mut v: KVec<u8> = KVec::new();
     check!(
-        v.try_reserve(usize::MAX / 2).is_err(),
-        "absurd Vec reservation succeeded"
+        v.reserve(usize::MAX / 2, Gfp::KERNEL | Gfp::NOWARN)
+            .is_err(),
+        "absurd KVec reservation succeeded"
+    );
+    let mut w: KVVec<u8> = KVVec::new();
+    check!(
+        w.reserve(usize::MAX / 2, Gfp::KERNEL | Gfp::NOWARN)
+            .is_err(),
+        "absurd KVVec reservation succeeded"
     );
     check!(
         live_allocations() == before,
@@ -124,19 +142,22 @@ fn alloc_failure_is_clean() -> Outcome {
 fn box_and_vec_growth() -> Outcome {
     let before = live_allocations();
     {
-        let b = ok(try_box([7u64; 64]), "try_box")?;
+        let b = ok(KBox::new([7u64; 64], Gfp::KERNEL), "KBox::new")?;
         check!(b.iter().all(|&x| x == 7), "boxed contents");
-        let mut v: Vec<u32> = Vec::new();
+        let mut v: KVec<u32> = KVec::new();
         for i in 0..10_000u32 {
-            ok(v.try_push(i), "try_push")?;
+            ok(v.push(i, Gfp::KERNEL), "push")?;
         }
         check!(
             v.len() == 10_000 && v.iter().enumerate().all(|(i, &x)| x == i as u32),
             "vec contents"
         );
-        ok(v.try_extend_from_slice(&[1, 2, 3]), "try_extend_from_slice")?;
+        ok(
+            v.extend_from_slice(&[1, 2, 3], Gfp::KERNEL),
+            "extend_from_slice",
+        )?;
         check!(v[10_000..] == [1, 2, 3], "extended tail");
-        let w: Vec<u8> = ok(vec_with_capacity(100), "vec_with_capacity")?;
+        let w: KVec<u8> = ok(KVec::with_capacity(100, Gfp::KERNEL), "with_capacity")?;
         check!(w.capacity() >= 100, "capacity {}", w.capacity());
         check!(
             live_allocations() == before + 3,
@@ -152,60 +173,165 @@ fn box_and_vec_growth() -> Outcome {
     Ok(())
 }
 
+/// A 1 MiB buffer (the chardev's largest FIFO) comes from kvmalloc, which falls back to
+/// vmalloc rather than needing an order-8 contiguous block; growing it keeps the contents.
+fn kvvec_large_buffer() -> Outcome {
+    let before = live_allocations();
+    {
+        let mut v = ok(
+            KVVec::from_elem(0x5au8, 1 << 20, Gfp::KERNEL),
+            "1 MiB KVVec",
+        )?;
+        check!(
+            v.len() == 1 << 20 && v.iter().all(|&b| b == 0x5a),
+            "contents"
+        );
+        ok(v.push(1, Gfp::KERNEL), "growing past 1 MiB")?;
+        check!(
+            v[..1 << 20].iter().all(|&b| b == 0x5a) && v[1 << 20] == 1,
+            "contents after growth"
+        );
+        check!(live_allocations() == before + 1, "one live block");
+    }
+    check!(live_allocations() == before, "KVVec leaked");
+    Ok(())
+}
+
+/// `Arc`: clones share one value, the last drop frees it, exactly once.
+fn arc_shares_and_frees_once() -> Outcome {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    static DROPS: AtomicU32 = AtomicU32::new(0);
+    struct Counted(u32);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let before = live_allocations();
+    let a = ok(Arc::new(Counted(42), Gfp::KERNEL), "Arc::new")?;
+    let b = a.clone();
+    let c = b.clone();
+    check!(Arc::ptr_eq(&a, &c) && c.0 == 42, "clones share the value");
+    drop(a);
+    drop(b);
+    check!(
+        DROPS.load(Ordering::Relaxed) == 0,
+        "dropped while referenced"
+    );
+    check!(live_allocations() == before + 1, "one live block");
+    drop(c);
+    check!(
+        DROPS.load(Ordering::Relaxed) == 1,
+        "not dropped exactly once"
+    );
+    check!(live_allocations() == before, "Arc leaked");
+    Ok(())
+}
+
 fn mutex_lock_unlock() -> Outcome {
-    let m = ok(new_mutex!(0u32, "selftest.mutex"), "new_mutex")?;
+    let m = ok(new_mutex!(0u32, "selftest.mutex", Gfp::KERNEL), "new_mutex")?;
     for _ in 0..1000 {
         *m.lock() += 1;
     }
     let g = ok(m.lock_interruptible(), "lock_interruptible")?;
     check!(*g == 1000, "counter {}", *g);
+    check!(m.try_lock().is_none(), "try_lock of a held mutex succeeded");
+    drop(g);
+    check!(m.try_lock().is_some(), "try_lock of a free mutex failed");
     Ok(())
 }
 
 fn spinlock_lock_unlock() -> Outcome {
-    let s = ok(new_spinlock!(0u64, "selftest.spinlock"), "new_spinlock")?;
+    let s = ok(
+        new_spinlock!(0u64, "selftest.spinlock", Gfp::KERNEL),
+        "new_spinlock",
+    )?;
     for _ in 0..1000 {
         *s.lock() += 1;
-        *s.lock_irqsave() += 1;
+        s.lock_irqsave(|n| *n += 1);
     }
     check!(*s.lock() == 2000, "counter {}", *s.lock());
     Ok(())
 }
 
+/// Nested irqsave sections unwind in order by construction; the values come back out.
+fn spinlock_irqsave_nests() -> Outcome {
+    let a = ok(
+        new_spinlock!(1u32, "selftest.irq_a", Gfp::KERNEL),
+        "new_spinlock",
+    )?;
+    let b = ok(
+        new_spinlock!(2u32, "selftest.irq_b", Gfp::KERNEL),
+        "new_spinlock",
+    )?;
+    let sum = a.lock_irqsave(|x| {
+        b.lock_irqsave(|y| {
+            core::mem::swap(x, y);
+            *x + *y
+        })
+    });
+    check!(sum == 3, "sum {sum}");
+    check!(
+        *a.lock() == 2 && *b.lock() == 1,
+        "swap inside nested sections"
+    );
+    Ok(())
+}
+
 /// Always the same order (mutex, then spinlock inside it), as lockdep requires; allocation
-/// under the spinlock uses GFP_ATOMIC (GFP_KERNEL would sleep in atomic context).
+/// under the spinlock uses GFP_ATOMIC. On the debug kernel (`CONFIG_DEBUG_ATOMIC_SLEEP`) this
+/// is clean, where `GFP_KERNEL` would be reported (see `atomic_sleep=1`).
 fn nested_locks_and_atomic_allocation() -> Outcome {
-    let outer = ok(new_mutex!(0u32, "selftest.outer"), "new_mutex")?;
+    let outer = ok(new_mutex!(0u32, "selftest.outer", Gfp::KERNEL), "new_mutex")?;
     let inner = ok(
-        new_spinlock!(None::<Box<[u8; 256]>>, "selftest.inner"),
+        new_spinlock!(KVec::<u32>::new(), "selftest.inner", Gfp::KERNEL),
         "new_spinlock",
     )?;
     let before = live_allocations();
-    for i in 0..10u8 {
+    for i in 0..100u32 {
         let mut o = outer.lock();
-        let mut guard = inner.lock_irqsave();
-        *guard = Some(ok(
-            try_box_with([i; 256], Gfp::ATOMIC),
-            "GFP_ATOMIC allocation",
-        )?);
+        inner
+            .lock_irqsave(|v| v.push(i, Gfp::ATOMIC))
+            .map_err(|e| {
+                pr_info!("# GFP_ATOMIC push under a spinlock: {e:?}");
+            })?;
         *o += 1;
     }
     check!(live_allocations() == before + 1, "expected one live block");
-    *inner.lock() = None;
+    let ok_values = inner.lock_irqsave(|v| v.iter().copied().eq(0..100));
+    check!(ok_values, "values pushed under the lock");
+    // Freeing needs no flags: kfree never sleeps.
+    inner.lock_irqsave(|v| *v = KVec::new());
     check!(live_allocations() == before, "block not freed");
     Ok(())
 }
 
 fn condvar_notify_without_waiters() -> Outcome {
-    let cv = ok(new_condvar!("selftest.condvar"), "new_condvar")?;
+    let cv = ok(new_condvar!("selftest.condvar", Gfp::KERNEL), "new_condvar")?;
     cv.notify_all();
     cv.notify_all();
+    let pcv = ok(
+        new_poll_condvar!("selftest.pollcv", Gfp::KERNEL),
+        "new_poll_condvar",
+    )?;
+    pcv.notify_all();
+    drop(pcv); // wake_up_pollfree + synchronize_rcu with no poller: returns.
     Ok(())
+}
+
+/// User memory in the loading process (`insmod`), unmapped before the load returns.
+fn user_mapping(len: usize) -> Result<UserMapping> {
+    // SAFETY: module init runs in process context, in `insmod`'s task, which has a user address
+    // space; every mapping is dropped inside the test that made it, before init returns.
+    #[allow(unsafe_code)]
+    unsafe {
+        UserMapping::new(len)
+    }
 }
 
 /// Copies between kernel buffers and real user pages of the loading process.
 fn usercopy_round_trip() -> Outcome {
-    let map = ok(UserMapping::new(2 * PAGE_SIZE), "vm_mmap")?;
+    let map = ok(user_mapping(2 * PAGE_SIZE), "vm_mmap")?;
     let data: [u8; 300] = core::array::from_fn(|i| i as u8);
     // Across the boundary between the two pages.
     let at = map.addr() + PAGE_SIZE - 100;
@@ -228,7 +354,7 @@ fn usercopy_round_trip() -> Outcome {
 }
 
 fn usercopy_short_slice() -> Outcome {
-    let map = ok(UserMapping::new(PAGE_SIZE), "vm_mmap")?;
+    let map = ok(user_mapping(PAGE_SIZE), "vm_mmap")?;
     let mut reader = UserSlice::new(map.addr(), 4).reader();
     let mut buf = [0u8; 8];
     check!(
@@ -247,7 +373,7 @@ fn usercopy_short_slice() -> Outcome {
 }
 
 fn usercopy_faults() -> Outcome {
-    let mut map = ok(UserMapping::new(2 * PAGE_SIZE), "vm_mmap")?;
+    let mut map = ok(user_mapping(2 * PAGE_SIZE), "vm_mmap")?;
     ok(map.unmap_range(PAGE_SIZE, PAGE_SIZE), "vm_munmap")?;
     let mut buf = [0u8; 64];
     // Runs from a mapped page into the hole.
@@ -288,6 +414,56 @@ fn usercopy_faults() -> Outcome {
     Ok(())
 }
 
+/// Streams get partial progress: a copy that runs into the hole reports the bytes before it and
+/// moves the cursor past them; the next copy, starting at the hole, is `EFAULT`.
+fn usercopy_partial_progress() -> Outcome {
+    let mut map = ok(user_mapping(2 * PAGE_SIZE), "vm_mmap")?;
+    let edge = map.addr() + PAGE_SIZE - 32;
+    let pattern: [u8; 64] = core::array::from_fn(|i| 0x40 + i as u8);
+    ok(
+        UserSlice::new(edge, 32)
+            .writer()
+            .write_slice(&pattern[..32]),
+        "fill the mapped part",
+    )?;
+    ok(map.unmap_range(PAGE_SIZE, PAGE_SIZE), "vm_munmap")?;
+
+    let mut reader = UserSlice::new(edge, 64).reader();
+    let mut buf = [0u8; 64];
+    let n = ok(reader.read_some(&mut buf), "read_some across the hole")?;
+    check!(
+        n == 32,
+        "read_some copied {n} bytes, expected the 32 before the hole"
+    );
+    check!(buf[..32] == pattern[..32], "bytes before the hole");
+    check!(
+        reader.len() == 32,
+        "cursor after a partial read: {} left",
+        reader.len()
+    );
+    check!(
+        reader.read_some(&mut buf) == Err(EFAULT),
+        "read_some at the hole"
+    );
+
+    let mut writer = UserSlice::new(edge, 64).writer();
+    let n = ok(writer.write_some(&pattern), "write_some across the hole")?;
+    check!(
+        n == 32,
+        "write_some copied {n} bytes, expected the 32 before the hole"
+    );
+    check!(
+        writer.len() == 32,
+        "cursor after a partial write: {} left",
+        writer.len()
+    );
+    check!(
+        writer.write_some(&pattern) == Err(EFAULT),
+        "write_some at the hole"
+    );
+    Ok(())
+}
+
 /// A device with no file operations of its own (the trait's defaults).
 struct Idle;
 
@@ -298,13 +474,13 @@ impl MiscDevice for Idle {
     }
 }
 
-/// Registering creates the device; dropping the registration removes it and frees everything
-/// (with no file open, the drop does not wait).
+/// Registering creates the device; dropping the registration removes it and frees everything.
 fn miscdev_register_and_drop() -> Outcome {
     let before = live_allocations();
     for _ in 0..3 {
+        let idle = ok(Arc::new(Idle, Gfp::KERNEL), "Arc::new")?;
         let reg = ok(
-            miscdev::Registration::register(c"rust_selftest_misc", Idle, ThisModule::get()),
+            miscdev::Registration::register(c"rust_selftest_misc", idle, Gfp::KERNEL),
             "misc_register",
         )?;
         check!(
@@ -343,8 +519,11 @@ const TESTS: &[Test] = &[
     ("alloc_zero_size", alloc_zero_size),
     ("alloc_failure_is_clean", alloc_failure_is_clean),
     ("box_and_vec_growth", box_and_vec_growth),
+    ("kvvec_large_buffer", kvvec_large_buffer),
+    ("arc_shares_and_frees_once", arc_shares_and_frees_once),
     ("mutex_lock_unlock", mutex_lock_unlock),
     ("spinlock_lock_unlock", spinlock_lock_unlock),
+    ("spinlock_irqsave_nests", spinlock_irqsave_nests),
     (
         "nested_locks_and_atomic_allocation",
         nested_locks_and_atomic_allocation,
@@ -356,6 +535,7 @@ const TESTS: &[Test] = &[
     ("usercopy_round_trip", usercopy_round_trip),
     ("usercopy_short_slice", usercopy_short_slice),
     ("usercopy_faults", usercopy_faults),
+    ("usercopy_partial_progress", usercopy_partial_progress),
     ("miscdev_register_and_drop", miscdev_register_and_drop),
     ("errno_mapping", errno_mapping),
 ];
@@ -363,27 +543,66 @@ const TESTS: &[Test] = &[
 /// log2(PAGE_SIZE) + 1 alignment tests: 1, 2, 4, ..., 4096.
 const ALIGN_TESTS: usize = 13;
 
-struct SelfTests;
+/// The loaded module: nothing, or the `lifetime=1` devices.
+struct SelfTests {
+    _lifetime: Option<lifetime::Devices>,
+}
 
 impl Module for SelfTests {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         if module_params::trigger_panic.get() {
             panic!("deliberate panic requested by trigger_panic=1");
         }
+        if module_params::lifetime.get() {
+            return Ok(SelfTests {
+                _lifetime: Some(lifetime::Devices::register()?),
+            });
+        }
         let mut planted = false;
+        // The lock inversion comes first: a KASAN report taints the kernel with
+        // LOCKDEP_NOW_UNRELIABLE, which turns lockdep off for the rest of the boot.
+        if module_params::lock_inversion.get() {
+            pr_info!("lock_inversion=1: taking two mutexes in both orders");
+            let a = new_mutex!((), "selftest.planted_a", Gfp::KERNEL)?;
+            let b = new_mutex!((), "selftest.planted_b", Gfp::KERNEL)?;
+            {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+            // The opposite order: a deadlock waiting to happen with two threads. lockdep must
+            // report it (the wrappers give each creation site its own lock class).
+            let _b = b.lock();
+            let _a = a.lock();
+            planted = true;
+        }
         if module_params::kasan_oob.get() {
             pr_info!("kasan_oob=1: writing one byte past a 32-byte block");
-            kernel::debug::planted_out_of_bounds_write();
+            // SAFETY: none: a deliberate out-of-bounds write, for KASAN to report. It runs only
+            // with kasan_oob=1, in a boot of its own on the debug kernel.
+            #[allow(unsafe_code)]
+            unsafe {
+                kernel::selftest::planted_out_of_bounds_write()
+            };
             planted = true;
         }
         if module_params::plant_leak.get() {
             pr_info!("plant_leak=1: leaking a 100-byte block");
             // Safe Rust may leak: forgetting a box is not undefined behaviour, just a leak.
-            core::mem::forget(try_box([0x6bu8; 100])?);
+            core::mem::forget(KBox::new([0x6bu8; 100], Gfp::KERNEL)?);
+            planted = true;
+        }
+        if module_params::atomic_sleep.get() {
+            pr_info!("atomic_sleep=1: allocating with GFP_KERNEL under a spinlock");
+            let lock = new_spinlock!(KVec::<u8>::new(), "selftest.atomic_sleep", Gfp::KERNEL)?;
+            // The bug: GFP_KERNEL may sleep, and a spinlock holder must not. Flags are not a
+            // safety condition, so this compiles; the debug kernel must report it.
+            let mut v = lock.lock();
+            v.extend_from_slice(&[0u8; 64], Gfp::KERNEL)?;
+            drop(v);
             planted = true;
         }
         if planted {
-            return Ok(SelfTests);
+            return Ok(SelfTests { _lifetime: None });
         }
         pr_info!("KTAP version 1");
         pr_info!("1..{}", ALIGN_TESTS + TESTS.len());
@@ -400,7 +619,7 @@ impl Module for SelfTests {
         for (name, test) in TESTS {
             report(format_args!("{name}"), test());
         }
-        Ok(SelfTests)
+        Ok(SelfTests { _lifetime: None })
     }
 }
 
@@ -414,5 +633,8 @@ module! {
         trigger_panic: bool = false, "Panic at load, to test the panic handler",
         kasan_oob: bool = false, "Make a slab out-of-bounds write at load, to test KASAN",
         plant_leak: bool = false, "Leak a heap block at load, to test kmemleak",
+        lock_inversion: bool = false, "Take two mutexes in both orders at load, to test lockdep",
+        atomic_sleep: bool = false, "Allocate with GFP_KERNEL under a spinlock, to test DEBUG_ATOMIC_SLEEP",
+        lifetime: bool = false, "Skip the tests; register the lifetime suite's misc devices",
     },
 }

@@ -1,10 +1,13 @@
 //! The byte FIFO behind `/dev/rustpipe`: a ring buffer of fixed, changeable capacity.
 //!
+//! The ring is a [`KVVec`]: any user may set the capacity to 1 MiB, which from kmalloc would be
+//! an order-8 physically contiguous block; kvmalloc falls back to vmalloc instead.
+//!
 //! Pure data structure, no locking and no kernel calls, so it is unit-tested on the host. Data
 //! moves in and out through slices of the ring (at most two, where it wraps), so the driver can
 //! copy straight between user memory and the ring and commit only what was actually copied.
 
-use kernel::alloc::{vec_with_capacity, Vec, VecExt};
+use kernel::alloc::{Gfp, KVVec};
 use kernel::error::{code::EBUSY, Result};
 
 /// A bounded byte FIFO.
@@ -14,7 +17,7 @@ use kernel::error::{code::EBUSY, Result};
 /// capacity ≥ 1); `len <= buf.len()`; the queued bytes are `buf[head..]` then `buf[..]`
 /// wrapping, `len` of them.
 pub struct Fifo {
-    buf: Vec<u8>,
+    buf: KVVec<u8>,
     head: usize,
     len: usize,
 }
@@ -22,10 +25,8 @@ pub struct Fifo {
 impl Fifo {
     /// An empty FIFO holding up to `capacity` (≥ 1) bytes.
     pub fn new(capacity: usize) -> Result<Self> {
-        let mut buf = vec_with_capacity(capacity)?;
-        buf.try_resize(capacity, 0)?;
         Ok(Self {
-            buf,
+            buf: KVVec::from_elem(0, capacity, Gfp::KERNEL)?,
             head: 0,
             len: 0,
         })
@@ -101,11 +102,11 @@ impl Fifo {
         if capacity < self.len {
             return Err(EBUSY);
         }
-        let mut buf = vec_with_capacity(capacity)?;
+        let mut buf = KVVec::with_capacity(capacity, Gfp::KERNEL)?;
         let (a, b) = self.peek(self.len);
-        buf.try_extend_from_slice(a)?;
-        buf.try_extend_from_slice(b)?;
-        buf.try_resize(capacity, 0)?;
+        buf.extend_from_slice(a, Gfp::KERNEL)?;
+        buf.extend_from_slice(b, Gfp::KERNEL)?;
+        buf.resize(capacity, 0, Gfp::KERNEL)?;
         self.buf = buf;
         self.head = 0;
         Ok(())

@@ -6,6 +6,17 @@
 //! `poll()`/`select()` report readiness. ioctls (see [`uapi`]) get and set the capacity, clear
 //! the FIFO and read statistics. Seeking fails with `ESPIPE`.
 //!
+//! Semantics worth knowing, as in scull-pipe:
+//! * Writes are partial: `write(n)` stores what fits and returns that count; there is no
+//!   `PIPE_BUF` atomicity, so concurrent writers' bytes may interleave.
+//! * There is no end of file and no `POLLHUP`: the device is not a pipe with two ends, a
+//!   reader of an empty FIFO waits however many writers have closed it.
+//! * A user buffer that faults part-way gives a short count for the bytes before the fault,
+//!   and those bytes are moved exactly once; `EFAULT` only if nothing could be copied.
+//! * The state lock is taken interruptibly and never by `open`: a copy stalled on a slow page
+//!   (userfaultfd, FUSE) holds up the other readers and writers of this device only, and a
+//!   signal frees them; `open()` of this and every other misc device is never held up.
+//!
 //! Reading top to bottom: the shared state, module load, the file operations, unload.
 
 #![cfg_attr(not(test), no_std)]
@@ -14,6 +25,7 @@
 mod fifo;
 pub mod uapi;
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use fifo::Fifo;
 use kernel::miscdev::Registration;
 use kernel::prelude::*;
@@ -24,16 +36,18 @@ struct State {
     fifo: Fifo,
     bytes_read: u64,
     bytes_written: u64,
-    open_files: u32,
 }
 
 /// The device: the state and the two wait queues readers and writers sleep on.
 struct Pipe {
     state: Mutex<State>,
     /// Woken when bytes are added.
-    readable: CondVar,
+    readable: PollCondVar,
     /// Woken when room is made.
-    writable: CondVar,
+    writable: PollCondVar,
+    /// Open files, for the statistics: counted outside the state lock so that `open` (which
+    /// runs under the misc core's global lock) never waits for it.
+    open_files: AtomicU32,
 }
 
 /// The loaded module: dropping it removes `/dev/rustpipe`.
@@ -42,7 +56,7 @@ struct RustPipe {
 }
 
 impl Module for RustPipe {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let capacity = module_params::capacity.get();
         if capacity == 0 || capacity > uapi::MAX_CAPACITY {
             pr_err!(
@@ -55,14 +69,15 @@ impl Module for RustPipe {
             fifo: Fifo::new(capacity as usize)?,
             bytes_read: 0,
             bytes_written: 0,
-            open_files: 0,
         };
         let pipe = Pipe {
-            state: new_mutex!(state, "rustpipe.state")?,
-            readable: new_condvar!("rustpipe.readable")?,
-            writable: new_condvar!("rustpipe.writable")?,
+            state: new_mutex!(state, "rustpipe.state", Gfp::KERNEL)?,
+            readable: new_poll_condvar!("rustpipe.readable", Gfp::KERNEL)?,
+            writable: new_poll_condvar!("rustpipe.writable", Gfp::KERNEL)?,
+            open_files: AtomicU32::new(0),
         };
-        let device = Registration::register(c"rustpipe", pipe, module)?;
+        let pipe = Arc::new(pipe, Gfp::KERNEL)?;
+        let device = Registration::register(c"rustpipe", pipe, Gfp::KERNEL)?;
         pr_info!("/dev/rustpipe ready, capacity {capacity} bytes");
         Ok(RustPipe { _device: device })
     }
@@ -72,19 +87,19 @@ impl MiscDevice for Pipe {
     type OpenFile = ();
 
     fn open(&self, _file: &File) -> Result {
-        self.state.lock().open_files += 1;
+        self.open_files.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     fn release(&self, _open: (), _file: &File) {
-        self.state.lock().open_files -= 1;
+        self.open_files.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn read(&self, _open: &(), file: &File, out: &mut UserSliceWriter) -> Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
-        let mut state = self.state.lock();
+        let mut state = self.state.lock_interruptible()?;
         while state.fifo.is_empty() {
             if file.is_nonblocking() {
                 return Err(EAGAIN);
@@ -94,16 +109,7 @@ impl MiscDevice for Pipe {
         // Copy straight from the ring to user memory; only what reached the user is consumed,
         // so a bad buffer loses nothing. (Copies may fault and sleep: fine under a mutex.)
         let (first, second) = state.fifo.peek(out.len());
-        let mut copied = 0;
-        for run in [first, second] {
-            if out.write_slice(run).is_err() {
-                break;
-            }
-            copied += run.len();
-        }
-        if copied == 0 {
-            return Err(EFAULT);
-        }
+        let copied = copy_runs(first, second, |run| out.write_some(run))?;
         state.fifo.consume(copied);
         state.bytes_read += copied as u64;
         drop(state);
@@ -115,7 +121,7 @@ impl MiscDevice for Pipe {
         if input.is_empty() {
             return Ok(0);
         }
-        let mut state = self.state.lock();
+        let mut state = self.state.lock_interruptible()?;
         while state.fifo.is_full() {
             if file.is_nonblocking() {
                 return Err(EAGAIN);
@@ -124,16 +130,7 @@ impl MiscDevice for Pipe {
         }
         // Copy straight into the free part of the ring; commit only what was copied.
         let (first, second) = state.fifo.space(input.len());
-        let mut copied = 0;
-        for run in [first, second] {
-            if input.read_slice(run).is_err() {
-                break;
-            }
-            copied += run.len();
-        }
-        if copied == 0 {
-            return Err(EFAULT);
-        }
+        let copied = copy_runs(first, second, |run| input.read_some(run))?;
         state.fifo.commit(copied);
         state.bytes_written += copied as u64;
         drop(state);
@@ -144,7 +141,10 @@ impl MiscDevice for Pipe {
     fn poll(&self, _open: &(), file: &File, table: &PollTable) -> PollFlags {
         self.readable.poll_wait(file, table);
         self.writable.poll_wait(file, table);
-        let state = self.state.lock();
+        let Ok(state) = self.state.lock_interruptible() else {
+            // A signal: the caller's poll returns at once and looks again.
+            return PollFlags::empty();
+        };
         let mut ready = PollFlags::empty();
         if !state.fifo.is_empty() {
             ready |= PollFlags::IN | PollFlags::RDNORM;
@@ -158,7 +158,7 @@ impl MiscDevice for Pipe {
     fn ioctl(&self, _open: &(), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             uapi::GET_CAPACITY => {
-                let capacity = self.state.lock().fifo.capacity() as u32;
+                let capacity = self.state.lock_interruptible()?.fifo.capacity() as u32;
                 UserSlice::new(arg, 4).writer().write(&capacity)?;
             }
             uapi::SET_CAPACITY => {
@@ -166,22 +166,25 @@ impl MiscDevice for Pipe {
                 if capacity == 0 || capacity > uapi::MAX_CAPACITY {
                     return Err(EINVAL);
                 }
-                self.state.lock().fifo.resize(capacity as usize)?;
+                self.state
+                    .lock_interruptible()?
+                    .fifo
+                    .resize(capacity as usize)?;
                 self.writable.notify_all();
             }
             uapi::CLEAR => {
-                self.state.lock().fifo.clear();
+                self.state.lock_interruptible()?.fifo.clear();
                 self.writable.notify_all();
             }
             uapi::GET_STATS => {
                 let stats = {
-                    let state = self.state.lock();
+                    let state = self.state.lock_interruptible()?;
                     uapi::Stats {
                         bytes_read: state.bytes_read,
                         bytes_written: state.bytes_written,
                         len: state.fifo.len() as u32,
                         capacity: state.fifo.capacity() as u32,
-                        open_files: state.open_files,
+                        open_files: self.open_files.load(Ordering::Relaxed),
                         reserved: 0,
                         live_allocations: kernel::alloc::live_allocations() as u64,
                     }
@@ -194,6 +197,40 @@ impl MiscDevice for Pipe {
         }
         Ok(0)
     }
+}
+
+/// Copies between user memory and the ring's two runs with `copy` (which reports partial
+/// progress), stopping at the first short copy. Returns the bytes moved; if none could be
+/// moved, the first copy's error (`EFAULT`), or `ERESTARTSYS` when a signal cut the copy
+/// short (a page fault waiting on userfaultfd or FUSE gives up for a signal).
+fn copy_runs<R>(first: R, second: R, mut copy: impl FnMut(R) -> Result<usize>) -> Result<usize>
+where
+    R: core::ops::Deref<Target = [u8]>,
+{
+    let mut copied = 0;
+    for run in [first, second] {
+        let len = run.len();
+        if len == 0 {
+            break;
+        }
+        match copy(run) {
+            Ok(n) => {
+                copied += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if copied == 0 => {
+                return Err(if kernel::task::signal_pending() {
+                    ERESTARTSYS
+                } else {
+                    e
+                })
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(copied)
 }
 
 kernel::module! {

@@ -16,6 +16,7 @@ mod cmdline;
 mod harness;
 mod kmsg;
 mod ktap;
+mod mem;
 mod module;
 mod procfs;
 mod suites;

@@ -1,8 +1,9 @@
-//! [`CondVar`]: sleeping until another thread changes shared state (a `wait_queue_head_t`).
+//! [`CondVar`]: sleeping until another thread changes shared state (a `wait_queue_head_t`), and
+//! [`PollCondVar`], the one a `poll()` may register with.
 
 use super::lock::MutexGuard;
 use super::LockClassKey;
-use crate::alloc::{try_box, Box};
+use crate::alloc::{Gfp, KBox};
 use crate::error::{code::ERESTARTSYS, Result};
 use crate::file::{File, PollTable};
 use core::cell::UnsafeCell;
@@ -21,7 +22,7 @@ use kernel_sys as bindings;
 /// # Invariants
 /// `wq` was initialised by `__init_waitqueue_head` and never moves (own heap block).
 pub struct CondVar {
-    wq: Box<UnsafeCell<bindings::wait_queue_head>>,
+    wq: KBox<UnsafeCell<bindings::wait_queue_head>>,
 }
 
 // SAFETY: the wait queue has its own internal spinlock; all operations are thread-safe.
@@ -30,12 +31,14 @@ unsafe impl Sync for CondVar {}
 unsafe impl Send for CondVar {}
 
 impl CondVar {
-    /// Creates a wait queue. Use [`new_condvar!`](crate::new_condvar).
-    pub fn new(name: &'static CStr, key: &'static LockClassKey) -> Result<Self> {
+    /// Creates a wait queue. Use [`new_condvar!`](crate::new_condvar). The C object is
+    /// allocated with `flags`.
+    pub fn new(name: &'static CStr, key: &'static LockClassKey, flags: Gfp) -> Result<Self> {
         // SAFETY: all-zeroes is a placeholder until the init below.
-        let wq = try_box(UnsafeCell::new(unsafe {
-            core::mem::zeroed::<bindings::wait_queue_head>()
-        }))?;
+        let wq = KBox::new(
+            UnsafeCell::new(unsafe { core::mem::zeroed::<bindings::wait_queue_head>() }),
+            flags,
+        )?;
         // SAFETY: `wq` is writable and will not move; `name` and `key` are 'static.
         unsafe { bindings::rust_helper_init_waitqueue_head(wq.get(), name.as_ptr(), key.as_ptr()) };
         // INVARIANT: initialised above.
@@ -74,46 +77,60 @@ impl CondVar {
         Ok(())
     }
 
-    /// Sleeps, without a lock and uninterruptibly, until `done()` holds — C's `wait_event()`.
-    /// Whoever makes `done()` true must call [`notify_all`](Self::notify_all) afterwards.
-    /// For waits that must not be cut short, such as teardown waiting for the last user.
-    pub fn wait_until(&self, done: impl Fn() -> bool) {
-        // SAFETY: all-zeroes is a valid placeholder for the entry, initialised just below.
-        let mut entry: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
-        // SAFETY: `entry` stays on this stack frame until `finish_wait` removes it; `wq` is
-        // initialised (type invariant).
-        unsafe { bindings::init_wait_entry(&mut entry, 0) };
-        loop {
-            // SAFETY: as above. Queued before testing the condition, so a notify between the
-            // test and `schedule` is not lost.
-            unsafe {
-                bindings::prepare_to_wait_event(
-                    self.wq.get(),
-                    &mut entry,
-                    bindings::TASK_UNINTERRUPTIBLE as _,
-                )
-            };
-            if done() {
-                break;
-            }
-            // SAFETY: plain sleep; we are on the queue.
-            unsafe { bindings::schedule() };
-        }
-        // SAFETY: removes `entry` from the queue (if a wake-up has not already).
-        unsafe { bindings::finish_wait(self.wq.get(), &mut entry) };
-    }
-
-    /// Wakes every task sleeping in [`wait`](Self::wait) (and pollers).
+    /// Wakes every task sleeping in [`wait`](Self::wait) (C's `wake_up`: interruptible and
+    /// uninterruptible sleepers alike).
     pub fn notify_all(&self) {
         // SAFETY: `wq` is initialised (type invariant).
-        unsafe { bindings::rust_helper_wake_up_interruptible(self.wq.get()) };
+        unsafe { bindings::rust_helper_wake_up(self.wq.get()) };
+    }
+}
+
+/// A [`CondVar`] that `poll()`/`select()`/`epoll` may wait on.
+///
+/// `epoll` keeps its entry on a polled wait queue for as long as the file stays in the epoll
+/// set, which can be longer than the queue lives. Dropping a `PollCondVar` therefore first
+/// tells every such waiter to let go (`wake_up_pollfree`: epoll removes its entry on
+/// `POLLFREE`) and then waits for an RCU grace period, after which no epoll callback can still
+/// be looking at the queue. Only this type offers [`poll_wait`](Self::poll_wait): a plain
+/// `CondVar` cannot be polled, so it can be dropped at any time.
+pub struct PollCondVar {
+    inner: CondVar,
+}
+
+impl PollCondVar {
+    /// Creates a pollable wait queue. Use [`new_poll_condvar!`](crate::new_poll_condvar).
+    pub fn new(name: &'static CStr, key: &'static LockClassKey, flags: Gfp) -> Result<Self> {
+        Ok(Self {
+            inner: CondVar::new(name, key, flags)?,
+        })
     }
 
-    /// Registers this queue with a `poll()` call, so a [`notify_all`](Self::notify_all) wakes
-    /// the poller.
+    /// Registers this queue with a `poll()` call, so a [`notify_all`](CondVar::notify_all)
+    /// wakes the poller.
     pub fn poll_wait(&self, file: &File, table: &PollTable) {
-        // SAFETY: `file` and `table` come from the VFS for this poll call; `wq` outlives the
-        // file (it belongs to the device, which outlives its open files).
-        unsafe { bindings::rust_helper_poll_wait(file.as_ptr(), self.wq.get(), table.as_ptr()) };
+        // SAFETY: `file` and `table` come from the VFS for this poll call; `wq` is initialised,
+        // and any entry the poller leaves on it is removed before it is freed (see `Drop`).
+        unsafe {
+            bindings::rust_helper_poll_wait(file.as_ptr(), self.inner.wq.get(), table.as_ptr())
+        };
+    }
+}
+
+impl core::ops::Deref for PollCondVar {
+    type Target = CondVar;
+    fn deref(&self) -> &CondVar {
+        &self.inner
+    }
+}
+
+impl Drop for PollCondVar {
+    fn drop(&mut self) {
+        // SAFETY: `wq` is initialised. `wake_up_pollfree` makes every epoll waiter remove its
+        // entry; after `synchronize_rcu` none can still be running its callback on the queue,
+        // which may then be freed (by `inner`'s drop, after this).
+        unsafe {
+            bindings::rust_helper_wake_up_pollfree(self.inner.wq.get());
+            bindings::synchronize_rcu();
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! [`Mutex`] and [`SpinLock`]: data protected by a kernel lock, reachable only through a guard.
 
 use super::LockClassKey;
-use crate::alloc::{try_box, Box};
+use crate::alloc::{Gfp, KBox};
 use crate::error::{code::ERESTARTSYS, Result};
 use core::cell::UnsafeCell;
 use core::ffi::CStr;
@@ -14,7 +14,7 @@ use kernel_sys as bindings;
 /// # Invariants
 /// `raw` was initialised by `__mutex_init` and is never moved (it lives in its own heap block).
 pub struct Mutex<T> {
-    raw: Box<UnsafeCell<bindings::mutex>>,
+    raw: KBox<UnsafeCell<bindings::mutex>>,
     data: UnsafeCell<T>,
 }
 
@@ -27,13 +27,19 @@ unsafe impl<T: Send> Send for Mutex<T> {}
 
 impl<T> Mutex<T> {
     /// Creates a mutex around `data`. Use [`new_mutex!`](crate::new_mutex), which provides a
-    /// lockdep class per creation site. Allocates (GFP_KERNEL): process context only.
-    pub fn new(data: T, name: &'static CStr, key: &'static LockClassKey) -> Result<Self> {
+    /// lockdep class per creation site. The C lock is allocated with `flags`.
+    pub fn new(
+        data: T,
+        name: &'static CStr,
+        key: &'static LockClassKey,
+        flags: Gfp,
+    ) -> Result<Self> {
         // SAFETY: all-zeroes is a valid placeholder for the C struct until it is initialised
         // below, before any use.
-        let raw = try_box(UnsafeCell::new(unsafe {
-            core::mem::zeroed::<bindings::mutex>()
-        }))?;
+        let raw = KBox::new(
+            UnsafeCell::new(unsafe { core::mem::zeroed::<bindings::mutex>() }),
+            flags,
+        )?;
         // SAFETY: `raw` points to writable memory that will not move; `name` and `key` are
         // 'static as lockdep requires.
         unsafe { bindings::rust_helper_mutex_init(raw.get(), name.as_ptr(), key.as_ptr()) };
@@ -81,6 +87,18 @@ impl<T> Mutex<T> {
         // SAFETY: `raw` is an initialised mutex (type invariant).
         unsafe { bindings::rust_helper_mutex_lock(self.raw.get()) };
     }
+
+    /// Takes the lock if it is free; `None` at once if it is not.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        // SAFETY: `raw` is an initialised mutex (type invariant).
+        if unsafe { bindings::mutex_trylock(self.raw.get()) } == 0 {
+            return None;
+        }
+        Some(MutexGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
 }
 
 /// Access to the data of a locked [`Mutex`]; unlocks when dropped.
@@ -120,7 +138,7 @@ impl<T> Drop for MutexGuard<'_, T> {
 /// # Invariants
 /// `raw` was initialised by `spin_lock_init` and is never moved (its own heap block).
 pub struct SpinLock<T> {
-    raw: Box<UnsafeCell<bindings::spinlock>>,
+    raw: KBox<UnsafeCell<bindings::spinlock>>,
     data: UnsafeCell<T>,
 }
 
@@ -130,13 +148,19 @@ unsafe impl<T: Send> Sync for SpinLock<T> {}
 unsafe impl<T: Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
-    /// Creates a spinlock around `data`. Use [`new_spinlock!`](crate::new_spinlock).
-    /// Allocates (GFP_KERNEL): process context only.
-    pub fn new(data: T, name: &'static CStr, key: &'static LockClassKey) -> Result<Self> {
+    /// Creates a spinlock around `data`. Use [`new_spinlock!`](crate::new_spinlock). The C
+    /// lock is allocated with `flags`.
+    pub fn new(
+        data: T,
+        name: &'static CStr,
+        key: &'static LockClassKey,
+        flags: Gfp,
+    ) -> Result<Self> {
         // SAFETY: all-zeroes is a valid placeholder until the init below.
-        let raw = try_box(UnsafeCell::new(unsafe {
-            core::mem::zeroed::<bindings::spinlock>()
-        }))?;
+        let raw = KBox::new(
+            UnsafeCell::new(unsafe { core::mem::zeroed::<bindings::spinlock>() }),
+            flags,
+        )?;
         // SAFETY: `raw` is writable and will not move; `name` and `key` are 'static.
         unsafe { bindings::rust_helper_spin_lock_init(raw.get(), name.as_ptr(), key.as_ptr()) };
         // INVARIANT: initialised above; the box keeps it in place.
@@ -157,15 +181,43 @@ impl<T> SpinLock<T> {
         }
     }
 
-    /// Takes the lock with local interrupts disabled, restoring them on unlock.
-    pub fn lock_irqsave(&self) -> SpinLockIrqGuard<'_, T> {
+    /// Runs `f` on the data with the lock held and local interrupts disabled (C's
+    /// `spin_lock_irqsave` … `spin_unlock_irqrestore`), for data an interrupt handler also
+    /// touches.
+    ///
+    /// A closure rather than a guard: the interrupt state must be restored in the reverse order
+    /// it was saved. With guards, safe code could drop the outer one first and re-enable
+    /// interrupts while still holding the inner lock, so an interrupt handler taking that lock
+    /// would deadlock on its own CPU. Nested calls here always unwind in order:
+    ///
+    /// ```ignore
+    /// a.lock_irqsave(|a| b.lock_irqsave(|b| core::mem::swap(a, b)));
+    /// ```
+    ///
+    /// The guard-based API this replaces let this compile:
+    ///
+    /// ```compile_fail,E0061
+    /// # fn f(x: &kernel::sync::SpinLock<u32>, y: &kernel::sync::SpinLock<u32>) {
+    /// let a = x.lock_irqsave();
+    /// let b = y.lock_irqsave();
+    /// drop(a); // would re-enable interrupts while `y` is held
+    /// # }
+    /// ```
+    pub fn lock_irqsave<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         // SAFETY: `raw` is an initialised spinlock (type invariant).
         let flags = unsafe { bindings::rust_helper_spin_lock_irqsave(self.raw.get()) };
-        SpinLockIrqGuard {
-            lock: self,
-            flags,
-            _not_send: PhantomData,
+        /// Unlocks on every way out of `f` (including a panic's, for what it is worth).
+        struct Restore<'a, T>(&'a SpinLock<T>, core::ffi::c_ulong);
+        impl<T> Drop for Restore<'_, T> {
+            fn drop(&mut self) {
+                // SAFETY: locked above by this call with these saved flags; every lock taken
+                // inside `f` was released before `f` returned.
+                unsafe { bindings::rust_helper_spin_unlock_irqrestore(self.0.raw.get(), self.1) };
+            }
         }
+        let _restore = Restore(self, flags);
+        // SAFETY: the lock is held until `_restore` drops, after `f` is done with the data.
+        f(unsafe { &mut *self.data.get() })
     }
 
     /// Mutable access without locking: `&mut self` proves no one else holds the lock.
@@ -180,16 +232,6 @@ impl<T> SpinLock<T> {
 /// The guard's CPU holds `lock`.
 pub struct SpinLockGuard<'a, T> {
     lock: &'a SpinLock<T>,
-    _not_send: PhantomData<*mut ()>,
-}
-
-/// Access to the data of a [`SpinLock`] taken with `lock_irqsave()`.
-///
-/// # Invariants
-/// The guard's CPU holds `lock`, with the interrupt state before locking saved in `flags`.
-pub struct SpinLockIrqGuard<'a, T> {
-    lock: &'a SpinLock<T>,
-    flags: core::ffi::c_ulong,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -212,18 +254,10 @@ macro_rules! spin_guard_access {
     };
 }
 spin_guard_access!(SpinLockGuard);
-spin_guard_access!(SpinLockIrqGuard);
 
 impl<T> Drop for SpinLockGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: held by this guard (type invariant).
         unsafe { bindings::rust_helper_spin_unlock(self.lock.raw.get()) };
-    }
-}
-
-impl<T> Drop for SpinLockIrqGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: held by this guard with these saved flags (type invariant).
-        unsafe { bindings::rust_helper_spin_unlock_irqrestore(self.lock.raw.get(), self.flags) };
     }
 }

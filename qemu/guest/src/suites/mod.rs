@@ -2,6 +2,7 @@
 
 pub mod chardev;
 pub mod kmemleak;
+pub mod lifetime;
 pub mod panic;
 pub mod planted;
 pub mod runner;
@@ -11,12 +12,14 @@ use crate::harness::Ctx;
 use crate::ktap;
 
 /// The names `ktest.suites=` accepts.
-pub const KNOWN: [&str; 6] = [
+pub const KNOWN: [&str; 8] = [
     "selftests",
     "panic",
     "chardev",
+    "lifetime",
     "runner",
     "planted",
+    "atomic_sleep",
     "kmemleak",
 ];
 
@@ -27,8 +30,10 @@ pub fn run(name: &str, ctx: &Ctx, out: &ktap::Writer) -> Option<(bool, String)> 
         "selftests" => Some(selftests::run(ctx, out)),
         "panic" => Some(panic::run(ctx, out)),
         "chardev" => Some(chardev::run(ctx, out)),
+        "lifetime" => Some(lifetime::run(ctx, out)),
         "runner" => Some(runner::run(ctx, out)),
         "planted" => Some(planted::run(ctx, out)),
+        "atomic_sleep" => Some(planted::run_atomic_sleep(ctx, out)),
         "kmemleak" => Some(kmemleak::run(ctx, out)),
         _ => None,
     }

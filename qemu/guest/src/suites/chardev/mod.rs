@@ -30,6 +30,7 @@ use crate::harness::{
 };
 use crate::kmsg::{self, Kmsg};
 use crate::ktap;
+use crate::mem;
 use crate::module;
 use crate::sys::{self, BadAddress, Errno, RawCall};
 use crate::uapi::{
@@ -42,7 +43,7 @@ const fn secs(n: u64) -> Duration {
 }
 
 /// The tests, in the order they run. `load_module` must come first and `load_unload_50` last.
-pub const TESTS: [TestCase; 30] = [
+pub const TESTS: [TestCase; 32] = [
     TestCase::new("load_module", load_module)
         .timeout(secs(30))
         .setup(),
@@ -113,6 +114,14 @@ pub const TESTS: [TestCase; 30] = [
     TestCase::new(
         "write_bad_pointer_efault_adds_nothing",
         write_bad_pointer_efault_adds_nothing,
+    ),
+    TestCase::new(
+        "read_into_partly_unmapped_buffer_short_count",
+        read_into_partly_unmapped_buffer_short_count,
+    ),
+    TestCase::new(
+        "write_from_partly_unmapped_buffer_short_count",
+        write_from_partly_unmapped_buffer_short_count,
     ),
     TestCase::new("lseek_espipe", lseek_espipe),
     TestCase::new(
@@ -1101,6 +1110,57 @@ fn read_bad_pointer_efault_keeps_data(_: &Ctx) -> TestResult {
     let s = stats(&pipe, "at the end")?;
     ensure_eq!(s.len, 0, "stats.len at the end");
     Ok(())
+}
+
+/// A read into a buffer whose second page is unmapped returns a short count (the bytes that
+/// fit before the hole), not `EFAULT`; exactly those bytes leave the FIFO.
+fn read_into_partly_unmapped_buffer_short_count(_: &Ctx) -> TestResult {
+    let pipe = open_nonblocking(Mode::ReadWrite)?;
+    let data = pattern(64, 23);
+    write_all_at_once(&pipe, &data, "queue 64 bytes")?;
+    let page = mem::page_size();
+    let pages = mem::Pages::new(2).context("mmap 2 pages")?;
+    pages.unmap_page(1).context("munmap the second page")?;
+    let n = mem::read_raw(pipe.fd(), pages.at(page - 32), 64)
+        .context("read(64) into 32 mapped bytes followed by a hole")?;
+    ensure!(
+        (1..=32).contains(&n),
+        "read(64) across the hole returned {n}: expected a short count of at most 32 bytes"
+    );
+    ensure_bytes(
+        &pages.read(page - 32, n),
+        &data[..n],
+        "the bytes read before the hole",
+    )?;
+    ensure_eq!(
+        stats(&pipe, "after the short read")?.len as usize,
+        64 - n,
+        "stats.len"
+    );
+    read_expecting(&pipe, 64, &data[n..], "the rest, still queued")
+}
+
+/// A write from a buffer whose second page is unmapped stores the bytes before the hole and
+/// returns their count.
+fn write_from_partly_unmapped_buffer_short_count(_: &Ctx) -> TestResult {
+    let pipe = open_nonblocking(Mode::ReadWrite)?;
+    let data = pattern(32, 29);
+    let page = mem::page_size();
+    let pages = mem::Pages::new(2).context("mmap 2 pages")?;
+    pages.fill(page - 32, &data);
+    pages.unmap_page(1).context("munmap the second page")?;
+    let n = mem::write_raw(pipe.fd(), pages.at(page - 32), 64)
+        .context("write(64) from 32 mapped bytes followed by a hole")?;
+    ensure!(
+        (1..=32).contains(&n),
+        "write(64) across the hole returned {n}: expected a short count of at most 32 bytes"
+    );
+    ensure_eq!(
+        stats(&pipe, "after the short write")?.len as usize,
+        n,
+        "stats.len"
+    );
+    read_expecting(&pipe, 64, &data[..n], "exactly the bytes before the hole")
 }
 
 /// A write from an invalid buffer fails with `EFAULT` and adds nothing.

@@ -1,0 +1,19 @@
+//! The current task: pending signals, and the sleeping rules.
+
+use kernel_sys as bindings;
+
+/// Whether a signal is pending for the current task: a sleeping operation should give up with
+/// `ERESTARTSYS` (the system call then restarts or fails with `EINTR`, as the signal's
+/// `SA_RESTART` says).
+pub fn signal_pending() -> bool {
+    // SAFETY: reads the current task's flags; always valid in process context, and false in
+    // others.
+    unsafe { bindings::rust_helper_signal_pending() != 0 }
+}
+
+/// Documents, and on debug kernels (`CONFIG_DEBUG_ATOMIC_SLEEP`) checks, that the caller may
+/// sleep: called in atomic context it reports "sleeping function called from invalid context".
+pub fn might_sleep() {
+    // SAFETY: no preconditions; it only checks the context.
+    unsafe { bindings::rust_helper_might_sleep() }
+}
