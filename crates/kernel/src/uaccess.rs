@@ -87,8 +87,9 @@ impl UserSliceReader {
 
     /// Fills as much of `out` as user memory allows, front to back, and returns how many bytes
     /// were copied (the cursor moves past them). Less than `out.len()` means the copy ran into
-    /// unmapped memory (or ran out of input): the bytes before the fault are valid. `EFAULT`
-    /// only if not a single byte could be copied.
+    /// unmapped memory (or ran out of input): the bytes before the fault are valid. The copy
+    /// may stop a few bytes short of the fault (arm64's copy routine works in 16-byte steps).
+    /// `EFAULT` only if not a single byte could be copied.
     pub fn read_some(&mut self, out: &mut [u8]) -> Result<usize> {
         let want = out.len().min(self.left);
         if want == 0 {

@@ -430,35 +430,39 @@ fn usercopy_partial_progress() -> Outcome {
 
     let mut reader = UserSlice::new(edge, 64).reader();
     let mut buf = [0u8; 64];
+    // The architecture's copy routine may stop a few bytes short of the fault (arm64 reports
+    // 16 here, x86_64 32): at least one byte, at most the 32 before the hole.
     let n = ok(reader.read_some(&mut buf), "read_some across the hole")?;
     check!(
-        n == 32,
-        "read_some copied {n} bytes, expected the 32 before the hole"
+        (1..=32).contains(&n),
+        "read_some copied {n} bytes, expected 1..=32 (the bytes before the hole)"
     );
-    check!(buf[..32] == pattern[..32], "bytes before the hole");
+    check!(buf[..n] == pattern[..n], "bytes before the hole");
     check!(
-        reader.len() == 32,
+        reader.len() == 64 - n,
         "cursor after a partial read: {} left",
         reader.len()
     );
+    let mut rest = UserSlice::new(edge + 32, 32).reader();
     check!(
-        reader.read_some(&mut buf) == Err(EFAULT),
+        rest.read_some(&mut buf) == Err(EFAULT),
         "read_some at the hole"
     );
 
     let mut writer = UserSlice::new(edge, 64).writer();
     let n = ok(writer.write_some(&pattern), "write_some across the hole")?;
     check!(
-        n == 32,
-        "write_some copied {n} bytes, expected the 32 before the hole"
+        (1..=32).contains(&n),
+        "write_some copied {n} bytes, expected 1..=32 (the bytes before the hole)"
     );
     check!(
-        writer.len() == 32,
+        writer.len() == 64 - n,
         "cursor after a partial write: {} left",
         writer.len()
     );
+    let mut rest = UserSlice::new(edge + 32, 32).writer();
     check!(
-        writer.write_some(&pattern) == Err(EFAULT),
+        rest.write_some(&pattern) == Err(EFAULT),
         "write_some at the hole"
     );
     Ok(())
