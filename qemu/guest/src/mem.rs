@@ -131,8 +131,8 @@ impl Epoll {
         if fd < 0 {
             return Err(Errno::last());
         }
-        // SAFETY: a fresh descriptor we own.
         Ok(Epoll {
+            // SAFETY: a fresh descriptor we own.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }
