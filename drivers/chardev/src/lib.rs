@@ -104,7 +104,7 @@ impl MiscDevice for Pipe {
             if file.is_nonblocking() {
                 return Err(EAGAIN);
             }
-            self.readable.wait(&mut state)?;
+            state = self.readable.wait(state)?;
         }
         // Copy straight from the ring to user memory; only what reached the user is consumed,
         // so a bad buffer loses nothing. (Copies may fault and sleep: fine under a mutex.)
@@ -126,7 +126,7 @@ impl MiscDevice for Pipe {
             if file.is_nonblocking() {
                 return Err(EAGAIN);
             }
-            self.writable.wait(&mut state)?;
+            state = self.writable.wait(state)?;
         }
         // Copy straight into the free part of the ring; commit only what was copied.
         let (first, second) = state.fifo.space(input.len());

@@ -13,9 +13,9 @@ use kernel_sys as bindings;
 /// A wait queue used like a condition variable together with a [`Mutex`](super::Mutex):
 ///
 /// ```ignore
-/// let mut fifo = state.lock();
+/// let mut fifo = state.lock_interruptible()?;
 /// while fifo.is_empty() {
-///     readable.wait(&mut fifo)?; // ERESTARTSYS if a signal arrives
+///     fifo = readable.wait(fifo)?; // ERESTARTSYS if a signal arrives
 /// }
 /// ```
 ///
@@ -46,12 +46,16 @@ impl CondVar {
     }
 
     /// Releases the guard's mutex, sleeps until [`notify_all`](Self::notify_all) or a signal,
-    /// and takes the mutex again before returning. Wake-ups may be spurious: callers re-check
-    /// their condition in a loop.
+    /// and takes the mutex again, returning the new guard. Wake-ups may be spurious: callers
+    /// re-check their condition in a loop.
     ///
-    /// Returns `ERESTARTSYS` (without sleeping) when a signal is pending, so an interrupted
-    /// system call returns `EINTR` to user space or restarts, as the signal's `SA_RESTART` says.
-    pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) -> Result {
+    /// Both the sleep and the re-locking are interruptible (as C's `wait_event_interruptible`
+    /// followed by `mutex_lock_interruptible` in LDD3's scull): a signal makes it return
+    /// `ERESTARTSYS` with the mutex released, so an interrupted system call returns `EINTR` to
+    /// user space or restarts, as the signal's `SA_RESTART` says, even while another task holds
+    /// the mutex for a long time (e.g. stalled in a user copy).
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> Result<MutexGuard<'a, T>> {
+        let lock = guard.lock;
         // SAFETY: all-zeroes is a valid placeholder for the entry, initialised just below.
         let mut entry: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
         // SAFETY: `entry` lives on this stack frame until `finish_wait` removed it from the
@@ -65,16 +69,18 @@ impl CondVar {
             );
             if ret != 0 {
                 bindings::finish_wait(self.wq.get(), &mut entry);
-                return Err(ERESTARTSYS);
+                return Err(ERESTARTSYS); // `guard` drops here: unlocked.
             }
-            // We are on the queue in TASK_INTERRUPTIBLE before dropping the lock, so a notify
-            // that happens after the unlock wakes us (no lost wake-up).
-            guard.lock.unlock_raw();
+        }
+        // We are on the queue in TASK_INTERRUPTIBLE before dropping the lock, so a notify that
+        // happens after the unlock wakes us (no lost wake-up).
+        drop(guard);
+        // SAFETY: on the queue (above); `finish_wait` takes the entry off before it goes.
+        unsafe {
             bindings::schedule();
-            guard.lock.lock_raw();
             bindings::finish_wait(self.wq.get(), &mut entry);
         }
-        Ok(())
+        lock.lock_interruptible()
     }
 
     /// Wakes every task sleeping in [`wait`](Self::wait) (C's `wake_up`: interruptible and

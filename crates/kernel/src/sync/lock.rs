@@ -78,16 +78,6 @@ impl<T> Mutex<T> {
         self.data.get_mut()
     }
 
-    pub(crate) fn unlock_raw(&self) {
-        // SAFETY: only called by a guard (or a wait on behalf of one), i.e. while locked by us.
-        unsafe { bindings::mutex_unlock(self.raw.get()) };
-    }
-
-    pub(crate) fn lock_raw(&self) {
-        // SAFETY: `raw` is an initialised mutex (type invariant).
-        unsafe { bindings::rust_helper_mutex_lock(self.raw.get()) };
-    }
-
     /// Takes the lock if it is free; `None` at once if it is not.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         // SAFETY: `raw` is an initialised mutex (type invariant).
@@ -128,7 +118,8 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.unlock_raw();
+        // SAFETY: the guard's task holds the lock (type invariant).
+        unsafe { bindings::mutex_unlock(self.lock.raw.get()) };
     }
 }
 

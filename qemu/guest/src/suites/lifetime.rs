@@ -292,7 +292,8 @@ fn unload_refused_while_orphaned_file_open(ctx: &Ctx) -> TestResult {
 /// * `open()` of this device and of another misc device must not wait: the misc core calls
 ///   `open` under its global lock, so an `open` taking the state lock would stall them all;
 /// * a second writer waits for the lock interruptibly (state `S`, not `D`), and a signal ends
-///   its wait with `EINTR`;
+///   its wait with `EINTR`; so does a reader that was already waiting for data when the copy
+///   stalled (its wake-up must not re-take the lock uninterruptibly);
 /// * the stalled writer itself can only be ended by a fatal signal (a kernel-mode fault on a
 ///   userfaultfd page retries through other signals); the bytes copied before the trapped page
 ///   are stored exactly once, nothing else.
@@ -314,6 +315,19 @@ fn stalled_user_copy_holds_up_nobody(ctx: &Ctx) -> TestResult {
     let before = stats("before")?;
     ensure_eq!(before.len, 0, "bytes queued before the test");
     drop(ctl);
+
+    let mut reader = Process::spawn(ctx, "waiting reader", |_| {
+        sys::catch_signal(libc::SIGUSR1, false).context("sigaction(SIGUSR1, no SA_RESTART)")?;
+        let pipe = open_rw(RUSTPIPE)?;
+        let mut buf = [0u8; 16];
+        expect_errno(
+            mem::read_raw(pipe.as_fd(), buf.as_mut_ptr(), 16),
+            Errno::EINTR,
+            "read(16) waiting for data while a writer's copy is stalled, hit by SIGUSR1",
+        )?;
+        Ok(Vec::new())
+    })?;
+    reader.wait_until_blocked(ctx)?;
 
     let mut writer = Process::spawn(ctx, "stalled writer", move |_| {
         let pipe = open_rw(RUSTPIPE)?;
@@ -361,6 +375,8 @@ fn stalled_user_copy_holds_up_nobody(ctx: &Ctx) -> TestResult {
     let second_blocked = second.wait_until_blocked(ctx);
     second.signal(libc::SIGUSR1)?;
     let second_done = second.join(ctx, secs(5));
+    reader.signal(libc::SIGUSR1)?;
+    let reader_done = reader.join(ctx, secs(5));
 
     writer.signal(libc::SIGKILL)?;
     let killed = match writer.wait(ctx, secs(10)) {
@@ -373,6 +389,7 @@ fn stalled_user_copy_holds_up_nobody(ctx: &Ctx) -> TestResult {
     })?;
     second_blocked.map_err(|f| f.context("a second writer waiting for the state lock"))?;
     second_done?;
+    reader_done?;
     ensure!(killed, "SIGKILL did not end the stalled writer");
 
     let after = stats("after the writer was killed")?;
