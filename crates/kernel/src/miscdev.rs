@@ -35,6 +35,10 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
     type OpenFile: Send + Sync;
 
     /// A process opened the device.
+    ///
+    /// The misc core calls this with its global lock held, which every `open()` of every misc
+    /// device on the system also takes: do not wait here for anything another task may hold
+    /// for long (a lock held across user copies, I/O). Keep it to setting up per-open state.
     fn open(&self, file: &File) -> Result<Self::OpenFile>;
 
     /// The last reference to an open file went away.
@@ -76,7 +80,8 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
 ///
 /// Dropping it removes `/dev/<name>` and returns without waiting: files still open keep their
 /// own reference to the device state (see the [module documentation](self)). It may be dropped
-/// from anywhere in process context, including from a file operation of another device.
+/// from anywhere in process context, including from the device's own file operations, except
+/// from its `open` (which runs under the misc core's lock that deregistration takes).
 ///
 /// # Invariants
 /// `inner.misc` is registered with the misc core while `self` exists, and `inner` never moves
