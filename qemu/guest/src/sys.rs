@@ -453,25 +453,11 @@ pub fn call_with_bad_address(
     let addr: usize = match bad {
         BadAddress::NearNull => 1,
         BadAddress::Unmapped => {
-            let len = page_size();
-            // SAFETY: an anonymous private mapping at an address of the kernel's choosing
-            // cannot alias any existing Rust object.
-            let ptr = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if ptr == libc::MAP_FAILED {
-                return Err(Errno::last());
-            }
-            // SAFETY: we own this fresh mapping and nothing references it.
-            cvt(unsafe { libc::munmap(ptr, len) })?;
-            ptr as usize
+            // A fresh mapping, unmapped again: an address nothing in this process uses.
+            let pages = crate::mem::Pages::new(1)?;
+            let addr = pages.at(0) as usize;
+            drop(pages);
+            addr
         }
     };
     // From here until the call returns nothing allocates, and the runner is single-threaded,
@@ -497,12 +483,6 @@ pub fn call_with_bad_address(
     Ok(ret)
 }
 
-fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
-}
-
 /// A 64-bit counter in a `MAP_SHARED` anonymous page: after `fork` the parent and all children
 /// see (and atomically update) the same value.
 pub struct SharedCounter {
@@ -516,7 +496,7 @@ impl SharedCounter {
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                page_size(),
+                crate::mem::page_size(),
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_ANONYMOUS,
                 -1,
@@ -541,7 +521,7 @@ impl SharedCounter {
 impl Drop for SharedCounter {
     fn drop(&mut self) {
         // SAFETY: we own the mapping and no reference to it outlives `self`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), page_size()) };
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), crate::mem::page_size()) };
     }
 }
 
