@@ -11,22 +11,21 @@
 //! once), keeps using the open file, and checks that closing it frees the state.
 
 use core::sync::atomic::{AtomicU32, Ordering};
-use kernel::ioctl::{io, ior};
+use kernel::ioctl::{Io, Ior};
 use kernel::miscdev::Registration;
 use kernel::prelude::*;
-use kernel::uaccess::UserSlice;
 use kernel::zerocopy::{Immutable, IntoBytes};
 
 /// The ioctl type letter of both devices.
 pub const MAGIC: u8 = b'S';
 /// `_IO('S', 1)` on the control device: register the victim (`EBUSY` if it is).
-pub const CTL_REGISTER_VICTIM: u32 = io(MAGIC, 1);
+pub type CtlRegisterVictim = Io<MAGIC, 1>;
 /// `_IO('S', 2)` on the control device: deregister the victim (`ENOENT` if it is not).
-pub const CTL_DEREGISTER_VICTIM: u32 = io(MAGIC, 2);
+pub type CtlDeregisterVictim = Io<MAGIC, 2>;
 /// `_IOR('S', 3, struct status)` on the control device.
-pub const CTL_STATUS: u32 = ior::<Status>(MAGIC, 3);
+pub type CtlStatus = Ior<Status, MAGIC, 3>;
 /// `_IO('S', 0x10)` on a victim file: drop the victim's poll queue (`ENOENT` if it is gone).
-pub const VICTIM_DROP_POLL_QUEUE: u32 = io(MAGIC, 0x10);
+pub type VictimDropPollQueue = Io<MAGIC, 0x10>;
 
 /// What `CTL_STATUS` returns.
 #[derive(Clone, Copy, Default, IntoBytes, Immutable)]
@@ -128,7 +127,7 @@ impl MiscDevice for Victim {
 
     fn ioctl(&self, _open: &(), _file: &File, cmd: u32, _arg: usize) -> Result<isize> {
         match cmd {
-            VICTIM_DROP_POLL_QUEUE => {
+            VictimDropPollQueue::CMD => {
                 // Dropping the queue detaches every epoll entry on it first (PollCondVar).
                 let queue = self.queue.lock_interruptible()?.take().ok_or(ENOENT)?;
                 drop(queue);
@@ -153,19 +152,19 @@ impl MiscDevice for Ctl {
 
     fn ioctl(&self, _open: &(), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
-            CTL_REGISTER_VICTIM => {
+            CtlRegisterVictim::CMD => {
                 let mut victim = self.victim.lock_interruptible()?;
                 if victim.is_some() {
                     return Err(EBUSY);
                 }
                 *victim = Some(register_victim()?);
             }
-            CTL_DEREGISTER_VICTIM => {
+            CtlDeregisterVictim::CMD => {
                 let registration = self.victim.lock_interruptible()?.take().ok_or(ENOENT)?;
                 // Removes the device node and returns, whatever files are still open.
                 drop(registration);
             }
-            CTL_STATUS => {
+            CtlStatus::CMD => {
                 let status = Status {
                     registered: self.victim.lock_interruptible()?.is_some() as u32,
                     victims_alive: VICTIMS_ALIVE.load(Ordering::Relaxed),
@@ -173,9 +172,7 @@ impl MiscDevice for Ctl {
                     reserved: 0,
                     live_allocations: kernel::alloc::live_allocations() as u64,
                 };
-                UserSlice::new(arg, core::mem::size_of::<Status>())
-                    .writer()
-                    .write(&status)?;
+                CtlStatus::write(arg, &status)?;
             }
             _ => return Err(ENOTTY),
         }

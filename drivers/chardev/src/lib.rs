@@ -29,7 +29,6 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use fifo::Fifo;
 use kernel::miscdev::Registration;
 use kernel::prelude::*;
-use kernel::uaccess::UserSlice;
 
 /// What the FIFO lock protects.
 struct State {
@@ -156,13 +155,14 @@ impl MiscDevice for Pipe {
     }
 
     fn ioctl(&self, _open: &(), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        use uapi::{Clear, GetCapacity, GetStats, SetCapacity};
         match cmd {
-            uapi::GET_CAPACITY => {
+            GetCapacity::CMD => {
                 let capacity = self.state.lock_interruptible()?.fifo.capacity() as u32;
-                UserSlice::new(arg, 4).writer().write(&capacity)?;
+                GetCapacity::write(arg, &capacity)?;
             }
-            uapi::SET_CAPACITY => {
-                let capacity: u32 = UserSlice::new(arg, 4).reader().read()?;
+            SetCapacity::CMD => {
+                let capacity = SetCapacity::read(arg)?;
                 if capacity == 0 || capacity > uapi::MAX_CAPACITY {
                     return Err(EINVAL);
                 }
@@ -172,11 +172,11 @@ impl MiscDevice for Pipe {
                     .resize(capacity as usize)?;
                 self.writable.notify_all();
             }
-            uapi::CLEAR => {
+            Clear::CMD => {
                 self.state.lock_interruptible()?.fifo.clear();
                 self.writable.notify_all();
             }
-            uapi::GET_STATS => {
+            GetStats::CMD => {
                 let stats = {
                     let state = self.state.lock_interruptible()?;
                     uapi::Stats {
@@ -189,9 +189,7 @@ impl MiscDevice for Pipe {
                         live_allocations: kernel::alloc::live_allocations() as u64,
                     }
                 };
-                UserSlice::new(arg, core::mem::size_of::<uapi::Stats>())
-                    .writer()
-                    .write(&stats)?;
+                GetStats::write(arg, &stats)?;
             }
             _ => return Err(ENOTTY),
         }

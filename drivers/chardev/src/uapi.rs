@@ -1,21 +1,21 @@
 //! The user-space interface of `/dev/rustpipe`: ioctl numbers and the statistics record, as a
 //! C header would declare them (`struct rustpipe_stats`, `RUSTPIPE_IOC_*`).
 
-use kernel::ioctl::{io, ior, iow};
+use kernel::ioctl::{Io, Ior, Iow};
 use kernel::zerocopy::{Immutable, IntoBytes};
 
 /// The ioctl type letter of this driver.
 pub const MAGIC: u8 = b'r';
 
 /// `_IOR('r', 1, __u32)`: read the FIFO capacity in bytes.
-pub const GET_CAPACITY: u32 = ior::<u32>(MAGIC, 0x01);
+pub type GetCapacity = Ior<u32, MAGIC, 0x01>;
 /// `_IOW('r', 2, __u32)`: set the capacity (1..=[`MAX_CAPACITY`]); `EBUSY` if more bytes are
 /// queued than would fit.
-pub const SET_CAPACITY: u32 = iow::<u32>(MAGIC, 0x02);
+pub type SetCapacity = Iow<u32, MAGIC, 0x02>;
 /// `_IO('r', 3)`: discard everything queued.
-pub const CLEAR: u32 = io(MAGIC, 0x03);
+pub type Clear = Io<MAGIC, 0x03>;
 /// `_IOR('r', 4, struct rustpipe_stats)`: read the statistics.
-pub const GET_STATS: u32 = ior::<Stats>(MAGIC, 0x04);
+pub type GetStats = Ior<Stats, MAGIC, 0x04>;
 
 /// The largest capacity (1 MiB).
 pub const MAX_CAPACITY: u32 = 1 << 20;
