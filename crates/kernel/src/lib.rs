@@ -42,7 +42,7 @@ pub mod prelude {
     pub use crate::file::{File, PollFlags, PollTable};
     pub use crate::miscdev::{self, MiscDevice};
     pub use crate::module::{Module, ThisModule};
-    pub use crate::str::CStr;
+    pub use crate::str::{CStr, StackString};
     pub use crate::sync::{Arc, CondVar, Mutex, PollCondVar, SpinLock};
     pub use crate::uaccess::{UserSliceReader, UserSliceWriter};
     pub use crate::{module, new_condvar, new_mutex, new_poll_condvar, new_spinlock};

@@ -10,6 +10,7 @@
 //! give every creation site its own lockdep class, as C's `mutex_init()` does.
 
 mod arc;
+pub mod atomic;
 mod condvar;
 mod lock;
 

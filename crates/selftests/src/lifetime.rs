@@ -10,10 +10,10 @@
 //! The suite opens the victim, deregisters it through the control device (which must return at
 //! once), keeps using the open file, and checks that closing it frees the state.
 
-use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::ioctl::{Io, Ior};
 use kernel::miscdev::Registration;
 use kernel::prelude::*;
+use kernel::sync::atomic::{AtomicU32, Ordering};
 use kernel::zerocopy::{Immutable, IntoBytes};
 
 /// The ioctl type letter of both devices.

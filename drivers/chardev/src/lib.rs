@@ -25,10 +25,10 @@
 mod fifo;
 pub mod uapi;
 
-use core::sync::atomic::{AtomicU32, Ordering};
 use fifo::Fifo;
 use kernel::miscdev::Registration;
 use kernel::prelude::*;
+use kernel::sync::atomic::{AtomicU32, Ordering};
 
 /// What the FIFO lock protects.
 struct State {
