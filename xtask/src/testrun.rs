@@ -405,7 +405,7 @@ fn panic_checks(arch: &str, serial: &str) -> Vec<Record> {
     let message_ok = line.ends_with(": deliberate panic requested by trigger_panic=1");
     let bug_ok = serial
         .lines()
-        .any(|l| l.contains("kernel BUG at ") && l.contains("rust_selftests/helpers.c:"));
+        .any(|l| l.contains("kernel BUG at ") && l.contains("rust_selftests/subsys/bug.c:"));
     let trace_ok = has("kernel5panic5panic") && has("init_module+") && has("[rust_selftests]");
     // Counted in the kernel-log dump only: the console shows the same report once more.
     let bugs = kernel_log(serial).matches("kernel BUG at").count();
@@ -418,7 +418,7 @@ fn panic_checks(arch: &str, serial: &str) -> Vec<Record> {
     };
     vec![
         Record::new(arch, "panic.message_at_emerg", message_ok, note(message_ok, &format!("expected `{message}<line>:<col>: deliberate panic requested by trigger_panic=1`, got `{line}`"))),
-        Record::new(arch, "panic.bug_report", bug_ok, note(bug_ok, "no `kernel BUG at .../rust_selftests/helpers.c:N!` line")),
+        Record::new(arch, "panic.bug_report", bug_ok, note(bug_ok, "no `kernel BUG at .../rust_selftests/subsys/bug.c:N!` line")),
         Record::new(arch, "panic.backtrace_names_rust_frames", trace_ok, note(trace_ok, "the oops backtrace does not name kernel::panic::panic and init_module of rust_selftests")),
         Record::new(arch, "panic.exactly_one_oops", bugs == 1, note(bugs == 1, &format!("{bugs} `kernel BUG` reports"))),
     ]
@@ -429,8 +429,8 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
     let arch = kernel.arch;
     let mut out = Vec::new();
     // The modules compiled, so every gcc-vs-bindgen layout assertion held (see layout.rs).
-    match crate::layout::generate(kernel) {
-        Ok((_, n)) => out.push(Record::new(
+    match crate::layout::count(kernel) {
+        Ok(n) => out.push(Record::new(
             label,
             &format!("layout.gcc_matches_bindgen_{n}_checks"),
             n > 0,
