@@ -480,6 +480,12 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
             modinfo_sections == 1,
             format!("{modinfo_sections} .modinfo sections"),
         );
+        let unused = unreferenced_helpers(arch, &m.ko);
+        check(
+            "links_only_called_helpers",
+            unused.is_empty(),
+            format!("C helpers nothing calls: {}", unused.join(" ")),
+        );
         if kernel.enabled("RETPOLINE") {
             let r = field("retpoline");
             check("retpoline", r == "Y", format!("retpoline `{r}`"));
@@ -511,6 +517,32 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
         }
     }
     out
+}
+
+/// The `rust_helper_*` functions defined in `ko` that no relocation refers to: C helpers linked
+/// into a module that does not call them (and with them, their kernel symbols).
+fn unreferenced_helpers(arch: Arch, ko: &Path) -> Vec<String> {
+    let readelf = |args: &[&str]| {
+        util::output(cmd(&format!("{}readelf", arch_prefix(arch)), args).arg(ko))
+            .unwrap_or_default()
+    };
+    // `readelf -r` lines: offset, info, type, symbol value, symbol name [+ addend].
+    let relocs = readelf(&["-rW"]);
+    let referenced: std::collections::BTreeSet<&str> = relocs
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 5 && w[2].starts_with("R_"))
+        .map(|w| w[4])
+        .collect();
+    // `readelf -s` lines: num, value, size, type, bind, vis, section index, name.
+    readelf(&["-sW"])
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 8 && w[3] == "FUNC" && w[6] != "UND")
+        .map(|w| w[7])
+        .filter(|name| name.starts_with("rust_helper_") && !referenced.contains(name))
+        .map(String::from)
+        .collect()
 }
 
 /// The binutils prefix for `arch` on this (x86_64) host.

@@ -14,7 +14,8 @@
 //! `build/subsys.rs`). All items land in this crate's one flat namespace. A new subsystem is a
 //! new file there; nothing else lists them.
 //!
-//! The helpers are compiled by Kbuild into each module (`kbuild/Kbuild`).
+//! The helpers are compiled by Kbuild into each module (`kbuild/Kbuild`), and a module keeps only
+//! the helpers its Rust code calls, so it needs no kernel symbol of a subsystem it does not use.
 //!
 //! # Layout checks
 //!
