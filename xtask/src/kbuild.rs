@@ -67,7 +67,6 @@ pub struct Built {
 pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
     let crates = module_crates()?;
     let clang_args = kernel::clang_args(kernel)?;
-    let (layout, _) = crate::layout::generate(kernel)?;
     let cargo_dir = kernel.work.join("cargo");
     let target = kernel.arch.kernel_target();
 
@@ -86,6 +85,8 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
         [
             "build",
             "--quiet",
+            // JSON on stdout (to find kernel-sys's layout checks), diagnostics as usual.
+            "--message-format=json-render-diagnostics",
             "-Zbuild-std=core,alloc",
             "--target",
             target,
@@ -100,13 +101,14 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env("CARGO_TARGET_DIR", &cargo_dir)
         .env("KERNEL_SYS_CLANG_ARGS", &clang_args)
-        .env("KERNEL_SYS_LAYOUT", &layout)
+        .env("KERNEL_SYS_GCC_ARGS", kernel::gcc_args(kernel))
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
             kernel::rustflags(kernel).join("\x1f"),
         )
         .env_remove("RUSTFLAGS");
-    util::run(&mut c)?;
+    let messages = util::output(&mut c)?;
+    crate::layout::keep(kernel, &messages)?;
 
     let out_dir = util::root().join("target/kmod").join(&kernel.label);
     util::mkdir(&out_dir)?;
@@ -124,18 +126,27 @@ pub fn build(kernel: &Kernel, profile: Profile) -> Result<Vec<Built>> {
     Ok(built)
 }
 
-/// Runs Kbuild on one module folder: staticlib + C helpers → `.ko`.
+/// Runs Kbuild on one module folder: staticlib + the subsystems' C helpers → `.ko`.
 fn kbuild(kernel: &Kernel, name: &str, staticlib: &Path) -> Result<PathBuf> {
     let root = util::root();
     let dir = kernel.work.join("modules").join(name);
     util::mkdir(&dir)?;
-    let sources = [
-        (root.join("kbuild/Kbuild"), "Kbuild"),
-        (root.join("kbuild/rust.lds"), "rust.lds"),
-        (root.join("crates/kernel-sys/helpers.c"), "helpers.c"),
-        (root.join("crates/kernel-sys/helpers.h"), "helpers.h"),
-        (staticlib.to_path_buf(), &*format!("lib{name}.a")),
+    let mut sources = vec![
+        (root.join("kbuild/Kbuild"), "Kbuild".to_string()),
+        (root.join("kbuild/rust.lds"), "rust.lds".to_string()),
+        (staticlib.to_path_buf(), format!("lib{name}.a")),
     ];
+    // Every subsystem file, as `subsys/<name>.c` (Kbuild's helpers.c includes them all).
+    let subsys = files_in(&root.join("crates/kernel-sys/subsys"))?;
+    for stale in files_in(&dir.join("subsys")).unwrap_or_default() {
+        if !subsys.iter().any(|s| s.file_name() == stale.file_name()) {
+            std::fs::remove_file(&stale).map_err(|e| format!("{}: {e}", stale.display()))?;
+        }
+    }
+    for path in subsys {
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        sources.push((path, format!("subsys/{file}")));
+    }
     for (src, file) in sources {
         copy_if_changed(&src, &dir.join(file))?;
     }
@@ -162,6 +173,12 @@ fn kbuild(kernel: &Kernel, name: &str, staticlib: &Path) -> Result<PathBuf> {
         ));
     }
     Ok(dir.join(format!("{name}.ko")))
+}
+
+/// The files in `dir`.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
 }
 
 /// Copies `src` to `dst` unless the contents are equal (keeps Kbuild's timestamps stable).

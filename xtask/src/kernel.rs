@@ -252,16 +252,37 @@ const CLANG_REJECTS: &[&str] = &[
 ];
 
 /// Probes the C flags Kbuild uses for a module object of `kernel` and returns them translated
-/// for clang/bindgen (one per line), caching the result in `<work>/clang-args.txt`.
+/// for clang/bindgen (one per line), caching the result in `<work>/clang-args.txt`. The same
+/// probe writes `<work>/gcc-args.txt`, the gcc command line itself (for `kernel-sys`'s layout
+/// checks), and, for x86_64 kernels, `target/kbuild/last-clang-args`: the file host builds of
+/// `kernel-sys` read when `KERNEL_SYS_CLANG_ARGS` is not set.
 ///
 /// The probe builds a one-line C module with `make modules` and reads the command Kbuild saved
 /// in `.probe.o.cmd` (a single-object target gives different, wrong flags).
 pub fn clang_args(kernel: &Kernel) -> Result<PathBuf> {
     let out = kernel.work.join("clang-args.txt");
+    let gcc_out = gcc_args(kernel);
     let config = kernel.kdir.join(".config");
-    if is_newer(&out, &config) {
-        return Ok(out);
+    if !(is_newer(&out, &config) && is_newer(&gcc_out, &config)) {
+        probe(kernel, &out, &gcc_out)?;
     }
+    if kernel.arch == Arch::X86_64 {
+        let pointer = util::root().join("target/kbuild/last-clang-args");
+        let text = format!("{}\n", out.display());
+        if util::read(&pointer).ok().as_deref() != Some(text.as_str()) {
+            util::write(&pointer, text)?;
+        }
+    }
+    Ok(out)
+}
+
+/// `<work>/gcc-args.txt`, written by [`clang_args`]: the compiler, then its arguments for a
+/// module object (no source, no output), one per line, include paths absolute.
+pub fn gcc_args(kernel: &Kernel) -> PathBuf {
+    kernel.work.join("gcc-args.txt")
+}
+
+fn probe(kernel: &Kernel, clang_out: &Path, gcc_out: &Path) -> Result {
     util::step(&format!("probing Kbuild's C flags for {}", kernel.release));
     let probe = kernel.work.join("probe");
     util::mkdir(&probe)?;
@@ -283,20 +304,50 @@ pub fn clang_args(kernel: &Kernel) -> Result<PathBuf> {
         .map(|(_, c)| c)
         .and_then(|c| c.split(" ; ").next())
         .ok_or_else(|| format!("unexpected .probe.o.cmd: {line}"))?;
-    let args = translate_for_clang(&shell_split(gcc), &kernel.kdir, kernel.arch);
-    util::write(&out, args.join("\n") + "\n")?;
-    Ok(out)
+    let words = shell_split(gcc);
+    let args = translate_for_clang(&words, &kernel.kdir, kernel.arch);
+    util::write(clang_out, args.join("\n") + "\n")?;
+    util::write(gcc_out, gcc_command(&words, &kernel.kdir).join("\n") + "\n")
+}
+
+/// gcc's module command line without its source, output and dependency file, with absolute
+/// include paths (so it runs from any directory).
+pub fn gcc_command(words: &[String], kdir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-c" => {}
+            "-o" => {
+                it.next();
+            }
+            "-include" => {
+                out.push(w.clone());
+                out.push(absolute(
+                    kdir,
+                    it.next().map(String::as_str).unwrap_or_default(),
+                ));
+            }
+            _ if w.ends_with(".c") || w.starts_with("-Wp,") => {}
+            _ if w.starts_with("-I") => out.push(format!("-I{}", absolute(kdir, &w[2..]))),
+            _ => out.push(w.clone()),
+        }
+    }
+    out
+}
+
+/// `p`, made absolute relative to `kdir` (where Kbuild runs the compiler).
+fn absolute(kdir: &Path, p: &str) -> String {
+    if Path::new(p).is_absolute() {
+        p.to_string()
+    } else {
+        kdir.join(p).display().to_string()
+    }
 }
 
 /// Turns gcc's module command line into clang arguments for bindgen.
 pub fn translate_for_clang(words: &[String], kdir: &Path, arch: Arch) -> Vec<String> {
-    let absolute = |p: &str| -> String {
-        if Path::new(p).is_absolute() {
-            p.to_string()
-        } else {
-            kdir.join(p).display().to_string()
-        }
-    };
+    let absolute = |p: &str| absolute(kdir, p);
     let mut out = vec![format!("--target={}", arch.clang_target())];
     let mut it = words.iter().skip(1); // the compiler itself
     while let Some(w) = it.next() {
@@ -481,6 +532,26 @@ mod tests {
                 "-DKBUILD_MODNAME=\"kernel\"",
                 "-fno-builtin",
                 "-w"
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_gcc_module_flags_for_any_directory() {
+        let words = shell_split(
+            "gcc-12 -Wp,-MMD,x.d -nostdinc -I./include -include /k/kconfig.h -mcmodel=kernel \
+             -DKBUILD_MODNAME='\"p\"' -c -o /m/p.o /m/p.c",
+        );
+        assert_eq!(
+            gcc_command(&words, Path::new("/kd")),
+            [
+                "gcc-12",
+                "-nostdinc",
+                "-I/kd/./include",
+                "-include",
+                "/k/kconfig.h",
+                "-mcmodel=kernel",
+                "-DKBUILD_MODNAME=\"p\""
             ]
         );
     }

@@ -481,7 +481,7 @@ fn panic_checks(arch: &str, serial: &str) -> Vec<Record> {
     let message_ok = line.ends_with(": deliberate panic requested by trigger_panic=1");
     let bug_ok = serial
         .lines()
-        .any(|l| l.contains("kernel BUG at ") && l.contains("rust_selftests/helpers.c:"));
+        .any(|l| l.contains("kernel BUG at ") && l.contains("rust_selftests/subsys/bug.c:"));
     let trace_ok = has("kernel5panic5panic") && has("init_module+") && has("[rust_selftests]");
     // Counted in the kernel-log dump only: the console shows the same report once more.
     let bugs = kernel_log(serial).matches("kernel BUG at").count();
@@ -494,7 +494,7 @@ fn panic_checks(arch: &str, serial: &str) -> Vec<Record> {
     };
     vec![
         Record::new(arch, "panic.message_at_emerg", message_ok, note(message_ok, &format!("expected `{message}<line>:<col>: deliberate panic requested by trigger_panic=1`, got `{line}`"))),
-        Record::new(arch, "panic.bug_report", bug_ok, note(bug_ok, "no `kernel BUG at .../rust_selftests/helpers.c:N!` line")),
+        Record::new(arch, "panic.bug_report", bug_ok, note(bug_ok, "no `kernel BUG at .../rust_selftests/subsys/bug.c:N!` line")),
         Record::new(arch, "panic.backtrace_names_rust_frames", trace_ok, note(trace_ok, "the oops backtrace does not name kernel::panic::panic and init_module of rust_selftests")),
         Record::new(arch, "panic.exactly_one_oops", bugs == 1, note(bugs == 1, &format!("{bugs} `kernel BUG` reports"))),
     ]
@@ -505,8 +505,8 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
     let arch = kernel.arch;
     let mut out = Vec::new();
     // The modules compiled, so every gcc-vs-bindgen layout assertion held (see layout.rs).
-    match crate::layout::generate(kernel) {
-        Ok((_, n)) => out.push(Record::new(
+    match crate::layout::count(kernel) {
+        Ok(n) => out.push(Record::new(
             label,
             &format!("layout.gcc_matches_bindgen_{n}_checks"),
             n > 0,
@@ -556,6 +556,12 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
             modinfo_sections == 1,
             format!("{modinfo_sections} .modinfo sections"),
         );
+        let unused = unreferenced_helpers(arch, &m.ko);
+        check(
+            "links_only_called_helpers",
+            unused.is_empty(),
+            format!("C helpers nothing calls: {}", unused.join(" ")),
+        );
         if kernel.enabled("RETPOLINE") {
             let r = field("retpoline");
             check("retpoline", r == "Y", format!("retpoline `{r}`"));
@@ -587,6 +593,32 @@ fn ko_checks(kernel: &Kernel, label: &str, modules: &[Built]) -> Vec<Record> {
         }
     }
     out
+}
+
+/// The `rust_helper_*` functions defined in `ko` that no relocation refers to: C helpers linked
+/// into a module that does not call them (and with them, their kernel symbols).
+fn unreferenced_helpers(arch: Arch, ko: &Path) -> Vec<String> {
+    let readelf = |args: &[&str]| {
+        util::output(cmd(&format!("{}readelf", arch_prefix(arch)), args).arg(ko))
+            .unwrap_or_default()
+    };
+    // `readelf -r` lines: offset, info, type, symbol value, symbol name [+ addend].
+    let relocs = readelf(&["-rW"]);
+    let referenced: std::collections::BTreeSet<&str> = relocs
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 5 && w[2].starts_with("R_"))
+        .map(|w| w[4])
+        .collect();
+    // `readelf -s` lines: num, value, size, type, bind, vis, section index, name.
+    readelf(&["-sW"])
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 8 && w[3] == "FUNC" && w[6] != "UND")
+        .map(|w| w[7])
+        .filter(|name| name.starts_with("rust_helper_") && !referenced.contains(name))
+        .map(String::from)
+        .collect()
 }
 
 /// The binutils prefix for `arch` on this (x86_64) host.

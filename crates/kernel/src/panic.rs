@@ -1,8 +1,9 @@
 //! The panic handler of every module: the message and its source location at `KERN_EMERG`,
-//! then a real `BUG()` (compiled by the kernel's C compiler in `helpers.c`), so the trap has a
-//! `__bug_table` entry the kernel understands: it prints "kernel BUG at ...", an oops with the
-//! registers and a backtrace naming the Rust functions, and kills the current task — as a C
-//! driver's `BUG()` would. The kernel itself keeps running (unless `panic_on_oops` is set).
+//! then a real `BUG()` (compiled by the kernel's C compiler, from `kernel-sys/subsys/bug.c`), so
+//! the trap has a `__bug_table` entry the kernel understands: it prints "kernel BUG at ...", an
+//! oops with the registers and a backtrace naming the Rust functions, and kills the current
+//! task — as a C driver's `BUG()` would. The kernel itself keeps running (unless
+//! `panic_on_oops` is set).
 
 use core::panic::PanicInfo;
 use kernel_sys as bindings;

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sched: task states, sleeping, pending signals.
+ *
+ * bindgen functions: schedule
+ */
+#include <linux/kernel.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+
+const unsigned int RUST_CONST_TASK_NORMAL = TASK_NORMAL;
+const unsigned int RUST_CONST_TASK_INTERRUPTIBLE = TASK_INTERRUPTIBLE;
+const unsigned int RUST_CONST_TASK_UNINTERRUPTIBLE = TASK_UNINTERRUPTIBLE;
+
+int rust_helper_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+void rust_helper_might_sleep(void)
+{
+	might_sleep();
+}
