@@ -514,6 +514,28 @@ fn errno_mapping() -> Outcome {
     Ok(())
 }
 
+/// Every parameter type has the value the `selftests` suite passes at load:
+/// `p_u8=255 p_u16=65535 p_i16=-32768 p_i32=-2147483648 p_u64=18446744073709551615
+/// p_i64=-9223372036854775808 p_usize=12345 p_str=hello p_array=7,8` (the extremes of each
+/// type, so a wrong width or sign shows).
+fn module_params_have_their_values() -> Outcome {
+    use module_params as p;
+    check!(p::p_u8.get() == u8::MAX, "p_u8 {}", p::p_u8.get());
+    check!(p::p_u16.get() == u16::MAX, "p_u16 {}", p::p_u16.get());
+    check!(p::p_i16.get() == i16::MIN, "p_i16 {}", p::p_i16.get());
+    check!(p::p_i32.get() == i32::MIN, "p_i32 {}", p::p_i32.get());
+    check!(p::p_u64.get() == u64::MAX, "p_u64 {}", p::p_u64.get());
+    check!(p::p_i64.get() == i64::MIN, "p_i64 {}", p::p_i64.get());
+    check!(p::p_usize.get() == 12345, "p_usize {}", p::p_usize.get());
+    check!(p::p_str.get() == c"hello", "p_str {:?}", p::p_str.get());
+    check!(
+        p::p_array.values() == [7, 8],
+        "p_array {:?}",
+        p::p_array.values()
+    );
+    Ok(())
+}
+
 /// A named test.
 type Test = (&'static str, fn() -> Outcome);
 
@@ -542,6 +564,10 @@ const TESTS: &[Test] = &[
     ("usercopy_partial_progress", usercopy_partial_progress),
     ("miscdev_register_and_drop", miscdev_register_and_drop),
     ("errno_mapping", errno_mapping),
+    (
+        "module_params_have_their_values",
+        module_params_have_their_values,
+    ),
 ];
 
 /// log2(PAGE_SIZE) + 1 alignment tests: 1, 2, 4, ..., 4096.
@@ -640,5 +666,14 @@ module! {
         lock_inversion: bool = false, "Take two mutexes in both orders at load, to test lockdep",
         atomic_sleep: bool = false, "Allocate with GFP_KERNEL under a spinlock, to test DEBUG_ATOMIC_SLEEP",
         lifetime: bool = false, "Skip the tests; register the lifetime suite's misc devices",
+        p_u8: u8 = 1, "A u8 parameter (module_params test)",
+        p_u16: u16 = 2, "A u16 parameter (module_params test)",
+        p_i16: i16 = -3, "An i16 parameter (module_params test)",
+        p_i32: i32 = -4, "An i32 parameter (module_params test)",
+        p_u64: u64 = 5, "A u64 parameter (module_params test)",
+        p_i64: i64 = -6, "An i64 parameter (module_params test)",
+        p_usize: usize = 7, "A usize parameter (module_params test)",
+        p_str: str = c"default", "A string parameter (module_params test)",
+        p_array: [u32; 4] = [1, 2, 3, 4], "An array parameter (module_params test)",
     },
 }

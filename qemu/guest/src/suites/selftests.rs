@@ -20,6 +20,11 @@ use crate::module;
 pub const MODULE_NAME: &str = "rust_selftests";
 /// The module file in the initramfs.
 pub const MODULE_PATH: &str = "/lib/modules/rust_selftests.ko";
+/// Parameters of every type, at the extremes of their ranges; the module's
+/// `module_params_have_their_values` test expects exactly these.
+pub const PARAMS: &str = "p_u8=255 p_u16=65535 p_i16=-32768 p_i32=-2147483648 \
+    p_u64=18446744073709551615 p_i64=-9223372036854775808 p_usize=12345 p_str=hello \
+    p_array=7,8";
 
 /// What happened while loading and unloading the module.
 #[derive(Clone, Debug)]
@@ -182,7 +187,7 @@ pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
             .map_err(|e| format!("lseek(/dev/kmsg, SEEK_END): {e}"))
             .and_then(|()| {
                 in_child(ctx, "loader", Duration::from_secs(120), || {
-                    module::load(MODULE_PATH, "").map_err(|e| e.to_string())
+                    module::load(MODULE_PATH, PARAMS).map_err(|e| e.to_string())
                 })
             });
         observed.load_log = read_log(kmsg);
