@@ -2,7 +2,7 @@
 /*
  * fs: open files, file operations, poll.
  *
- * bindgen functions: stream_open
+ * bindgen functions: stream_open generic_file_llseek_size
  * bindgen types: file_operations poll_table_struct
  * bindgen opaque: file inode
  */

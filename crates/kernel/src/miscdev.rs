@@ -29,10 +29,28 @@ use kernel_sys as bindings;
 ///
 /// Each `open()` creates a [`Self::OpenFile`] (per-open state, dropped at the last `close()`).
 /// Operations a device does not implement return the conventional error (`EINVAL` for
-/// read/write, `ENOTTY` for ioctl). Seeking is not supported (`ESPIPE`): files are streams.
+/// read/write, `ENOTTY` for ioctl).
+///
+/// # Streams and positions
+///
+/// By default a device is a stream, like a pipe: there is no file position, `lseek()` fails with
+/// `ESPIPE`, and the `pos` that `read`/`write` receive is a scratch 0. A device whose contents
+/// sit at offsets (a register file, a text report) sets [`POSITIONED`](Self::POSITIONED): then
+/// `pos` is the file position (or `pread`'s offset), which `read`/`write` advance by what they
+/// moved, and `lseek()` works, `SEEK_END` relative to [`size`](Self::size).
+///
+/// # Per-open state
+///
+/// One open file can be used by several threads at once (threads share descriptors; `fork`
+/// shares open files), so the file operations get `&Self::OpenFile`. Mutable per-open state
+/// needs interior mutability: an atomic for a counter, a [`Mutex`](crate::sync::Mutex) for
+/// anything larger (uncontended, it costs one atomic operation to take).
 pub trait MiscDevice: Send + Sync + Sized + 'static {
     /// Per-open state.
     type OpenFile: Send + Sync;
+
+    /// Whether the device has file positions (see [Streams and positions](Self#streams-and-positions)).
+    const POSITIONED: bool = false;
 
     /// A process opened the device.
     ///
@@ -44,24 +62,33 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
     /// The last reference to an open file went away.
     fn release(&self, _open: Self::OpenFile, _file: &File) {}
 
-    /// `read()`: fill `buf` (its length is the user's count); return the bytes produced.
+    /// `read()`: fill `buf` (its length is the user's count) from position `pos`, advance `pos`
+    /// by what was produced, and return that count.
     fn read(
         &self,
         _open: &Self::OpenFile,
         _file: &File,
         _buf: &mut UserSliceWriter,
+        _pos: &mut i64,
     ) -> Result<usize> {
         Err(EINVAL)
     }
 
-    /// `write()`: consume from `buf`; return the bytes taken.
+    /// `write()`: consume from `buf` at position `pos`, advance `pos` by what was taken, and
+    /// return that count.
     fn write(
         &self,
         _open: &Self::OpenFile,
         _file: &File,
         _buf: &mut UserSliceReader,
+        _pos: &mut i64,
     ) -> Result<usize> {
         Err(EINVAL)
+    }
+
+    /// The end of the contents, for `lseek(fd, off, SEEK_END)` on a positioned device.
+    fn size(&self, _open: &Self::OpenFile) -> i64 {
+        0
     }
 
     /// `poll()`/`select()`: register wait queues with `table` and report readiness now.
@@ -153,7 +180,13 @@ impl<T: MiscDevice> VTable<T> {
     const FOPS: bindings::file_operations = bindings::file_operations {
         // The VFS takes a reference on this module for every open file.
         owner: &raw const crate::module::__THIS_MODULE as *mut bindings::module,
-        // No llseek: `stream_open` clears FMODE_LSEEK, so lseek() fails with ESPIPE.
+        // Streams have no llseek, and `stream_open` clears FMODE_LSEEK: lseek() fails with
+        // ESPIPE.
+        llseek: if T::POSITIONED {
+            Some(llseek::<T>)
+        } else {
+            None
+        },
         read: Some(read::<T>),
         write: Some(write::<T>),
         poll: Some(poll::<T>),
@@ -213,9 +246,12 @@ unsafe extern "C" fn open<T: MiscDevice>(
                 state,
             },
         );
-        // SAFETY: `file` is live; a stream has no file position (read/write ignore it).
+        // SAFETY: `file` is live; a stream has no file position (the VFS then passes no
+        // position to read/write).
         unsafe {
-            bindings::stream_open(inode, file);
+            if !T::POSITIONED {
+                bindings::stream_open(inode, file);
+            }
             bindings::rust_helper_file_set_private(file, KBox::into_raw(open).cast::<c_void>());
         }
         Ok(0)
@@ -240,28 +276,54 @@ unsafe extern "C" fn release<T: MiscDevice>(
     0
 }
 
+/// Runs `op` with the position the VFS passed (`NULL` for streams: a scratch 0 instead).
+///
+/// # Safety
+/// `pos` is NULL or the position pointer of the current read/write call.
+unsafe fn with_pos<R>(pos: *mut bindings::loff_t, op: impl FnOnce(&mut i64) -> R) -> R {
+    let mut scratch = 0;
+    // SAFETY: the VFS's `loff_t` for this call (the file's position, or a pread offset), not
+    // touched by anyone else until the call returns; or our scratch.
+    let pos = unsafe { pos.as_mut() }.unwrap_or(&mut scratch);
+    op(pos)
+}
+
 unsafe extern "C" fn read<T: MiscDevice>(
     file: *mut bindings::file,
     buf: *mut c_char,
     count: usize,
-    _pos: *mut bindings::loff_t,
+    pos: *mut bindings::loff_t,
 ) -> isize {
     // SAFETY: a file of our device, after a successful open.
     let (device, open, f) = unsafe { open_data::<T>(file) };
     let mut writer = UserSlice::new(buf as usize, count).writer();
-    from_result(device.read(open, f, &mut writer))
+    // SAFETY: the position pointer of this call.
+    from_result(unsafe { with_pos(pos, |pos| device.read(open, f, &mut writer, pos)) })
 }
 
 unsafe extern "C" fn write<T: MiscDevice>(
     file: *mut bindings::file,
     buf: *const c_char,
     count: usize,
-    _pos: *mut bindings::loff_t,
+    pos: *mut bindings::loff_t,
 ) -> isize {
     // SAFETY: a file of our device, after a successful open.
     let (device, open, f) = unsafe { open_data::<T>(file) };
     let mut reader = UserSlice::new(buf as usize, count).reader();
-    from_result(device.write(open, f, &mut reader))
+    // SAFETY: the position pointer of this call.
+    from_result(unsafe { with_pos(pos, |pos| device.write(open, f, &mut reader, pos)) })
+}
+
+unsafe extern "C" fn llseek<T: MiscDevice>(
+    file: *mut bindings::file,
+    offset: bindings::loff_t,
+    whence: c_int,
+) -> bindings::loff_t {
+    // SAFETY: a file of our device, after a successful open.
+    let (device, open, _) = unsafe { open_data::<T>(file) };
+    // SAFETY: a live file; the kernel's helper validates `whence` and the result (no negative
+    // positions, EINVAL otherwise) and updates `f_pos` under the file's position lock.
+    unsafe { bindings::generic_file_llseek_size(file, offset, whence, i64::MAX, device.size(open)) }
 }
 
 unsafe extern "C" fn poll<T: MiscDevice>(

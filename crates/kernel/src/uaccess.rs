@@ -9,7 +9,7 @@
 //! half-read struct is useless), `read_some`/`write_some` report partial progress (for data
 //! streams: POSIX wants a short count for the bytes moved before a fault, not `EFAULT`).
 
-use crate::error::{code::EFAULT, Result};
+use crate::error::{code::EFAULT, code::EINVAL, code::ENOSPC, Result};
 use core::ffi::c_void;
 use kernel_sys as bindings;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -114,6 +114,23 @@ impl UserSliceReader {
         Ok(copied)
     }
 
+    /// The kernel's `simple_write_to_buffer`: fills `buf` from position `*pos` on with as much of
+    /// the user's data as fits, advances `*pos` by the bytes copied and returns their number
+    /// (`ENOSPC` if `*pos` is at or past the end of `buf` and there is something to write).
+    pub fn write_to_buffer(&mut self, pos: &mut i64, buf: &mut [u8]) -> Result<usize> {
+        let start = usize::try_from(*pos).map_err(|_| EINVAL)?;
+        if self.is_empty() {
+            return Ok(0);
+        }
+        let room = match buf.get_mut(start..) {
+            Some(room) if !room.is_empty() => room,
+            _ => return Err(ENOSPC),
+        };
+        let n = self.read_some(room)?;
+        *pos += n as i64;
+        Ok(n)
+    }
+
     /// Reads a plain-data value (any bit pattern valid, e.g. an ioctl argument struct).
     pub fn read<T: FromBytes + IntoBytes>(&mut self) -> Result<T> {
         let mut value = T::new_zeroed();
@@ -187,6 +204,22 @@ impl UserSliceWriter {
         self.ptr += copied;
         self.left -= copied;
         Ok(copied)
+    }
+
+    /// The kernel's `simple_read_from_buffer`: copies what `data` holds from position `*pos` on
+    /// (as much as fits), advances `*pos` by the bytes copied and returns their number: 0 at or
+    /// past the end (end of file), a short count after a partial fault.
+    pub fn read_from_buffer(&mut self, pos: &mut i64, data: &[u8]) -> Result<usize> {
+        let start = usize::try_from(*pos).map_err(|_| EINVAL)?;
+        let Some(rest) = data.get(start..) else {
+            return Ok(0);
+        };
+        if rest.is_empty() || self.is_empty() {
+            return Ok(0);
+        }
+        let n = self.write_some(rest)?;
+        *pos += n as i64;
+        Ok(n)
     }
 
     /// Writes a plain-data value as its bytes (e.g. an ioctl result struct).

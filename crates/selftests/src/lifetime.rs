@@ -83,7 +83,13 @@ impl MiscDevice for Victim {
         Ok(())
     }
 
-    fn read(&self, _open: &(), _file: &File, out: &mut UserSliceWriter) -> Result<usize> {
+    fn read(
+        &self,
+        _open: &(),
+        _file: &File,
+        out: &mut UserSliceWriter,
+        _pos: &mut i64,
+    ) -> Result<usize> {
         let mut data = self.data.lock_interruptible()?;
         let n = out.len().min(data.len());
         let copied = if n == 0 {
@@ -97,7 +103,13 @@ impl MiscDevice for Victim {
         Ok(copied)
     }
 
-    fn write(&self, _open: &(), _file: &File, input: &mut UserSliceReader) -> Result<usize> {
+    fn write(
+        &self,
+        _open: &(),
+        _file: &File,
+        input: &mut UserSliceReader,
+        _pos: &mut i64,
+    ) -> Result<usize> {
         let mut chunk = [0u8; 256];
         let n = input.len().min(chunk.len());
         let n = if n == 0 {

@@ -94,7 +94,13 @@ impl MiscDevice for Pipe {
         self.open_files.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn read(&self, _open: &(), file: &File, out: &mut UserSliceWriter) -> Result<usize> {
+    fn read(
+        &self,
+        _open: &(),
+        file: &File,
+        out: &mut UserSliceWriter,
+        _pos: &mut i64,
+    ) -> Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
@@ -116,7 +122,13 @@ impl MiscDevice for Pipe {
         Ok(copied)
     }
 
-    fn write(&self, _open: &(), file: &File, input: &mut UserSliceReader) -> Result<usize> {
+    fn write(
+        &self,
+        _open: &(),
+        file: &File,
+        input: &mut UserSliceReader,
+        _pos: &mut i64,
+    ) -> Result<usize> {
         if input.is_empty() {
             return Ok(0);
         }
