@@ -181,7 +181,7 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
         splats,
     ));
     if kmemleak {
-        records.push(kmemleak_check(label, &main.serial));
+        records.push(kmemleak_check(label, &main.serial, modules));
     }
 
     let panic = boot("panic", "panic", 120)?;
@@ -191,7 +191,7 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     if kernel.enabled("KASAN") && kmemleak {
         let planted = boot("planted", "planted,kmemleak", 120)?;
         records.extend(ktap_records(label, &planted));
-        records.extend(planted_checks(label, &planted.serial));
+        records.extend(planted_checks(label, &planted.serial, modules));
     }
     if kernel.enabled("DEBUG_ATOMIC_SLEEP") {
         let atomic = boot("atomic_sleep", "atomic_sleep", 120)?;
@@ -221,7 +221,7 @@ fn without_kmemleak(serial: &str) -> String {
 
 /// Unreferenced objects allocated by our modules: their backtrace names one of them, or shows
 /// a bare address (no symbol: code of a module that was unloaded; only ours are ever loaded).
-fn kmemleak_check(label: &str, serial: &str) -> Record {
+fn kmemleak_check(label: &str, serial: &str, modules: &[Built]) -> Record {
     let name = "kmemleak.no_leaks_from_our_modules";
     let Some(start) = serial.find("---- kmemleak ----") else {
         return Record::new(label, name, false, vec!["no kmemleak report".into()]);
@@ -235,8 +235,7 @@ fn kmemleak_check(label: &str, serial: &str) -> Record {
     for object in report.split("unreferenced object").skip(1) {
         let from_us = object.lines().any(|l| {
             let l = l.trim();
-            l.contains("[chardev]")
-                || l.contains("[rust_selftests]")
+            modules.iter().any(|m| l.contains(&format!("[{}]", m.name)))
                 || (l.starts_with("[<")
                     && l.split_whitespace()
                         .nth(1)
@@ -258,7 +257,7 @@ fn kmemleak_check(label: &str, serial: &str) -> Record {
 
 /// The planted-bugs boot: the out-of-bounds write in Rust code is reported by KASAN, precisely,
 /// the leaked block by kmemleak, and nothing else goes wrong.
-fn planted_checks(label: &str, serial: &str) -> Vec<Record> {
+fn planted_checks(label: &str, serial: &str, modules: &[Built]) -> Vec<Record> {
     let log = kernel_log(serial);
     let report = log
         .lines()
@@ -279,7 +278,7 @@ fn planted_checks(label: &str, serial: &str) -> Vec<Record> {
         .filter(|s| !s.contains("KASAN"))
         .collect();
     // The leak check must fail here: the planted leak is ours.
-    let leak = kmemleak_check(label, serial);
+    let leak = kmemleak_check(label, serial, modules);
     let leak_found = !leak.passed
         && leak
             .notes
@@ -321,7 +320,9 @@ fn atomic_sleep_checks(label: &str, serial: &str) -> Vec<Record> {
                 vec![]
             } else {
                 vec![format!(
-                    "expected `BUG: sleeping function called from invalid context` with                      in_atomic(): 1, the held lock selftest.atomic_sleep and a                      [rust_selftests] frame, got:\n{report}"
+                    "expected `BUG: sleeping function called from invalid context` with in_atomic(): 1, \
+                     the held lock selftest.atomic_sleep and a [rust_selftests] frame, got:
+{report}"
                 )]
             },
         ),

@@ -167,6 +167,18 @@ pub fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
+/// `len` bytes of a deterministic test pattern; different `seed`s give different patterns,
+/// and the pattern does not repeat every 256 bytes (so shifted data does not compare equal).
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| {
+            (i.wrapping_add(seed.wrapping_mul(7919))
+                .wrapping_mul(2_654_435_761)
+                >> 24) as u8
+        })
+        .collect()
+}
+
 /// Up to 16 bytes as hex, for diagnostics.
 pub fn hex(bytes: &[u8]) -> String {
     let shown: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();

@@ -13,6 +13,8 @@
 //! that crashes, hangs or is killed by a kernel oops cannot take PID 1 down with it.
 
 mod cmdline;
+mod devtest;
+mod drivers;
 mod harness;
 mod kmsg;
 mod ktap;
@@ -145,7 +147,7 @@ fn run_suites(config: &Config) {
     let ctx = Ctx::new(config.timeout_scale);
     for (index, name) in config.suites.iter().enumerate() {
         let (passed, summary) = suites::run(name, &ctx, &top.nested()).unwrap_or_else(|| {
-            let known = suites::KNOWN.join(", ");
+            let known = suites::known().join(", ");
             (false, format!("unknown suite {name:?} (known: {known})"))
         });
         top.diag(&summary);

@@ -19,25 +19,22 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::devtest::{self, Driver};
 use crate::harness::{
     ensure, ensure_bytes, ensure_eq, expect_errno, run_suite, Context, Ctx, Exit, Failure, Process,
     TestCase, TestResult,
 };
-use crate::kmsg::{self, Kmsg};
 use crate::ktap;
 use crate::mem;
 use crate::module;
 use crate::sys::{self, Errno, Plain};
 use crate::uapi::{io, ior};
 
-const SELFTESTS: &str = "rust_selftests";
-const SELFTESTS_PATH: &str = "/lib/modules/rust_selftests.ko";
-const CHARDEV: &str = "chardev";
-const CHARDEV_PATH: &str = "/lib/modules/chardev.ko";
 const CTL: &str = "/dev/rust_selftest_ctl";
+const SELFTESTS: Driver = Driver::new("rust_selftests", CTL);
+const CHARDEV: Driver = Driver::new("chardev", RUSTPIPE);
 const VICTIM: &str = "/dev/rust_selftest_victim";
 const RUSTPIPE: &str = "/dev/rustpipe";
 
@@ -103,16 +100,7 @@ fn open_rw(path: &str) -> TestResult<File> {
 }
 
 fn wait_for(ctx: &Ctx, path: &str, present: bool) -> TestResult {
-    let deadline = Instant::now() + ctx.scaled(secs(2));
-    while Path::new(path).exists() != present {
-        ensure!(
-            Instant::now() < deadline,
-            "{path} did not {} within 2 s",
-            if present { "appear" } else { "disappear" }
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
+    devtest::wait_for_node(ctx, path, present)
 }
 
 fn status(ctl: &File, when: &str) -> TestResult<Status> {
@@ -154,17 +142,9 @@ fn ctl_ioctl_promptly(ctx: &Ctx, cmd: u32, what: &str) -> TestResult {
 }
 
 fn load_modules(ctx: &Ctx) -> TestResult {
-    for (name, path, params) in [
-        (SELFTESTS, SELFTESTS_PATH, "lifetime=1"),
-        (CHARDEV, CHARDEV_PATH, ""),
-    ] {
-        ensure!(!module::is_loaded(name), "{name} is already loaded");
-        module::load(path, params).map_err(|e| Failure::new(e.to_string()))?;
-    }
-    for node in [CTL, VICTIM, RUSTPIPE] {
-        wait_for(ctx, node, true)?;
-    }
-    Ok(())
+    SELFTESTS.load(ctx, "lifetime=1")?;
+    CHARDEV.load(ctx, "")?;
+    wait_for(ctx, VICTIM, true)
 }
 
 /// Deregistering a device with a file open returns at once; the file keeps working on the
@@ -274,10 +254,11 @@ fn unload_refused_while_orphaned_file_open(ctx: &Ctx) -> TestResult {
     let ctl = open_rw(CTL)?;
     sys::ioctl_none(ctl.as_fd(), CTL_DEREGISTER_VICTIM).context("CTL_DEREGISTER_VICTIM")?;
     drop(ctl);
-    let result = module::unload(SELFTESTS);
+    let result = module::unload(SELFTESTS.module);
     ensure!(
         matches!(result, Err(e) if e == Errno::EAGAIN || e == Errno::EBUSY),
-        "delete_module({SELFTESTS}) with an orphaned file open: expected EAGAIN or EBUSY, got {result:?}"
+        "delete_module({}) with an orphaned file open: expected EAGAIN or EBUSY, got {result:?}",
+        SELFTESTS.module
     );
     write_all(&victim, b"still here")?;
     ensure_bytes(&read_vec(&victim, 64)?, b"still here", "read")?;
@@ -299,18 +280,24 @@ fn unload_refused_while_orphaned_file_open(ctx: &Ctx) -> TestResult {
 ///   are stored exactly once, nothing else.
 fn stalled_user_copy_holds_up_nobody(ctx: &Ctx) -> TestResult {
     let page = mem::page_size();
-    let data = crate::suites::chardev::device::pattern(100, 31);
+    let data = crate::harness::pattern(100, 31);
     let ctl = open_rw(CTL)?;
     let pipe = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(RUSTPIPE)
         .context(format!("open({RUSTPIPE}, O_NONBLOCK)"))?;
-    let stats = |when: &str| -> TestResult<crate::uapi::RustpipeStats> {
-        let mut raw = [0u8; crate::uapi::RustpipeStats::SIZE];
-        sys::ioctl_with(pipe.as_fd(), crate::uapi::RUSTPIPE_IOC_GET_STATS, &mut raw)
-            .context(format!("GET_STATS {when}"))?;
-        Ok(crate::uapi::RustpipeStats::from_ne_bytes(&raw))
+    let stats = |when: &str| -> TestResult<crate::drivers::chardev::uapi::RustpipeStats> {
+        let mut raw = [0u8; crate::drivers::chardev::uapi::RustpipeStats::SIZE];
+        sys::ioctl_with(
+            pipe.as_fd(),
+            crate::drivers::chardev::uapi::RUSTPIPE_IOC_GET_STATS,
+            &mut raw,
+        )
+        .context(format!("GET_STATS {when}"))?;
+        Ok(crate::drivers::chardev::uapi::RustpipeStats::from_ne_bytes(
+            &raw,
+        ))
     };
     let before = stats("before")?;
     ensure_eq!(before.len, 0, "bytes queued before the test");
@@ -399,24 +386,12 @@ fn stalled_user_copy_holds_up_nobody(ctx: &Ctx) -> TestResult {
         "the killed write stored {n} bytes: expected 1..=100 (the bytes before the trapped page)"
     );
     let got = read_vec(&pipe, 4096)?;
-    let expected = crate::suites::chardev::device::pattern(100, 31);
+    let expected = crate::harness::pattern(100, 31);
     ensure_bytes(&got, &expected[..n], "the FIFO after the killed write")?;
     Ok(())
 }
 
 fn unload_frees_everything(ctx: &Ctx) -> TestResult {
-    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
-    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
-    for name in [SELFTESTS, CHARDEV] {
-        module::unload_retrying(name, ctx.scaled(secs(2))).context(format!("unloading {name}"))?;
-    }
-    let records = kmsg.read_available().context("reading /dev/kmsg")?;
-    for name in [SELFTESTS, CHARDEV] {
-        let counts: Vec<u64> = records
-            .iter()
-            .filter_map(|r| kmsg::exit_live_allocations(&r.text, name))
-            .collect();
-        ensure_eq!(counts, vec![0], "{name}: exit live_allocations records");
-    }
-    Ok(())
+    SELFTESTS.unload_cleanly(ctx)?;
+    CHARDEV.unload_cleanly(ctx)
 }

@@ -11,7 +11,7 @@
 //! * A bad user pointer fails with `EFAULT` and loses nothing.
 //! * `poll()`: `POLLIN|POLLRDNORM` when not empty, `POLLOUT|POLLWRNORM` when not full.
 //! * `lseek()` fails with `ESPIPE`.
-//! * ioctls (see [`crate::uapi`]): get/set capacity, clear, statistics; anything else `ENOTTY`.
+//! * ioctls (see [`uapi`]): get/set capacity, clear, statistics; anything else `ENOTTY`.
 //! * The module cannot be unloaded while a file is open, and frees everything it allocated.
 //!
 //! Every test leaves the FIFO empty with the default capacity; after a failed test the runner
@@ -19,24 +19,31 @@
 
 pub mod device;
 pub mod stress;
+pub mod uapi;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use self::device::{pattern, poll_flags, Mode, Rustpipe, DEVICE, MODULE_NAME, MODULE_PATH};
+use self::device::{poll_flags, Mode, Rustpipe, DEVICE, MODULE_NAME, MODULE_PATH};
+use self::uapi::{
+    RustpipeStats, RUSTPIPE_DEFAULT_CAPACITY, RUSTPIPE_IOC_GET_CAPACITY, RUSTPIPE_IOC_GET_STATS,
+    RUSTPIPE_IOC_SET_CAPACITY, RUSTPIPE_MAX_CAPACITY,
+};
+use crate::devtest::{self, Driver};
+use crate::harness::pattern;
 use crate::harness::{
     ensure, ensure_bytes, ensure_eq, expect_errno, expect_errno_in, run_suite, Context, Ctx,
     Failure, Process, TestCase, TestResult,
 };
-use crate::kmsg::{self, Kmsg};
+use crate::kmsg::Kmsg;
 use crate::ktap;
 use crate::mem;
 use crate::module;
 use crate::sys::{self, BadAddress, Errno, RawCall};
-use crate::uapi::{
-    io, ior, iow, RustpipeStats, RUSTPIPE_DEFAULT_CAPACITY, RUSTPIPE_IOC_GET_CAPACITY,
-    RUSTPIPE_IOC_GET_STATS, RUSTPIPE_IOC_SET_CAPACITY, RUSTPIPE_MAX_CAPACITY,
-};
+use crate::uapi::{io, ior, iow};
+
+/// The module under test and its node.
+const DRIVER: Driver = Driver::new(MODULE_NAME, DEVICE);
 
 const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -223,25 +230,7 @@ fn fill(pipe: &Rustpipe, seed: u32) -> TestResult<Vec<u8>> {
 
 /// `finit_module` of chardev.ko without parameters succeeds, and the misc device appears.
 fn load_module(ctx: &Ctx) -> TestResult {
-    ensure!(
-        !module::is_loaded(MODULE_NAME),
-        "module {MODULE_NAME} is already loaded before the suite started"
-    );
-    module::load(MODULE_PATH, "").context(format!("loading {MODULE_PATH}"))?;
-    ensure!(
-        module::is_loaded(MODULE_NAME),
-        "finit_module succeeded but /proc/modules lists no module named {MODULE_NAME:?}"
-    );
-    // devtmpfs creates the node while the driver registers its misc device; allow a moment.
-    let deadline = Instant::now() + ctx.scaled(secs(2));
-    while !Path::new(DEVICE).exists() {
-        ensure!(
-            Instant::now() < deadline,
-            "{DEVICE} did not appear after loading the module"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
+    DRIVER.load(ctx, "")
 }
 
 /// `/dev/rustpipe` is a character device with the misc major (10) and the number sysfs shows.
@@ -1029,23 +1018,7 @@ fn unknown_ioctls_enotty(_: &Ctx) -> TestResult {
         ),
         ("TCGETS: a terminal ioctl", libc::TCGETS as u32),
     ];
-    let mut failures = Vec::new();
-    for (what, cmd) in commands {
-        let mut arg = [0u8; 64];
-        if let Err(f) = expect_errno(
-            sys::ioctl_with(pipe.fd(), cmd, &mut arg),
-            Errno::ENOTTY,
-            format!("{what} ({cmd:#010x})"),
-        ) {
-            failures.extend(f.lines().iter().cloned());
-        }
-        if arg != [0u8; 64] {
-            failures.push(format!("{what}: the driver wrote into the argument buffer"));
-        }
-    }
-    if !failures.is_empty() {
-        return Err(Failure::from_lines(failures));
-    }
+    devtest::expect_enotty(pipe.fd(), &commands)?;
     ensure_eq!(
         capacity(&pipe, "")?,
         RUSTPIPE_DEFAULT_CAPACITY,
@@ -1183,20 +1156,7 @@ fn write_bad_pointer_efault_adds_nothing(_: &Ctx) -> TestResult {
 /// The device is a stream: lseek fails with `ESPIPE`.
 fn lseek_espipe(_: &Ctx) -> TestResult {
     let pipe = open_nonblocking(Mode::ReadWrite)?;
-    for (whence, name) in [
-        (libc::SEEK_SET, "SEEK_SET"),
-        (libc::SEEK_CUR, "SEEK_CUR"),
-        (libc::SEEK_END, "SEEK_END"),
-    ] {
-        for offset in [0, 5] {
-            expect_errno(
-                sys::lseek(pipe.fd(), offset, whence),
-                Errno::ESPIPE,
-                format!("lseek(fd, {offset}, {name})"),
-            )?;
-        }
-    }
-    Ok(())
+    devtest::expect_no_seek(pipe.fd())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1230,21 +1190,7 @@ fn rmmod_while_open_busy(_: &Ctx) -> TestResult {
 
 /// Checks the kernel log since `kmsg`'s position for `chardev: exit: live_allocations=0`.
 fn expect_clean_exit(kmsg: &mut Kmsg, when: &str) -> TestResult {
-    let records = kmsg.read_available().context("reading /dev/kmsg")?;
-    let counts: Vec<u64> = records
-        .iter()
-        .filter_map(|r| kmsg::exit_live_allocations(&r.text, MODULE_NAME))
-        .collect();
-    match counts[..] {
-        [0] => Ok(()),
-        [] => Err(Failure::new(format!(
-            "{when}: no \"chardev: exit: live_allocations=<n>\" record in the kernel log after unloading"
-        ))),
-        [n] => Err(Failure::new(format!(
-            "{when}: the module leaked memory: exit reported live_allocations={n}, expected 0"
-        ))),
-        _ => Err(Failure::new(format!("{when}: several exit records after one unload: {counts:?}"))),
-    }
+    DRIVER.expect_clean_exit(kmsg, when)
 }
 
 /// Unloads the module used so far, then 50 times: load (every 10th time with

@@ -6,11 +6,11 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::sys::{self, Errno, SysResult};
-use crate::uapi::{
+use super::uapi::{
     RustpipeStats, RUSTPIPE_IOC_CLEAR, RUSTPIPE_IOC_GET_CAPACITY, RUSTPIPE_IOC_GET_STATS,
     RUSTPIPE_IOC_SET_CAPACITY,
 };
+use crate::sys::{self, Errno, SysResult};
 
 /// The device node the driver registers (a misc device; devtmpfs creates the node).
 pub const DEVICE: &str = "/dev/rustpipe";
@@ -139,18 +139,6 @@ pub fn poll_flags(mask: libc::c_short) -> String {
     }
 }
 
-/// `len` bytes of a deterministic test pattern; different `seed`s give different patterns,
-/// and the pattern does not repeat every 256 bytes (so shifted data does not compare equal).
-pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    (0..len as u32)
-        .map(|i| {
-            (i.wrapping_add(seed.wrapping_mul(7919))
-                .wrapping_mul(2_654_435_761)
-                >> 24) as u8
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +158,7 @@ mod tests {
 
     #[test]
     fn pattern_is_deterministic_and_not_periodic() {
+        use crate::harness::pattern;
         let a = pattern(1024, 1);
         assert_eq!(a, pattern(1024, 1));
         assert_ne!(a, pattern(1024, 2));
