@@ -35,7 +35,7 @@ impl File {
 }
 
 /// The poll table of a `poll()`/`select()`/`epoll` call; see
-/// [`CondVar::poll_wait`](crate::sync::CondVar::poll_wait).
+/// [`PollCondVar::poll_wait`](crate::sync::PollCondVar::poll_wait).
 pub struct PollTable(*mut bindings::poll_table_struct);
 
 impl PollTable {

@@ -4,11 +4,11 @@
 //! (`kernel-sys`) and the allocator internals (`kernel-alloc`) are touched; everything it exports
 //! is safe to use, with the reasons documented at each `unsafe` block inside.
 //!
-//! One file per kernel concept: [`module`] (declaring a module, parameters), [`print`]
+//! One file per kernel concept: [`module`](mod@module) (declaring a module, parameters), [`print`]
 //! (printk), [`error`] (errno), [`alloc`] (`KBox`, `KVec`, `KVVec`: fallible allocation with the
 //! GFP flags at every call), [`uaccess`] (user memory), [`sync`] (`Arc`, mutex, spinlock, wait
-//! queues), [`file`], [`miscdev`] (misc character devices), [`ioctl`] (typed ioctl numbers),
-//! [`panic`], and [`selftest`] (scaffolding for the layer's own self-tests, not for drivers).
+//! queues), [`file`](mod@file), [`miscdev`] (misc character devices), [`ioctl`] (typed ioctl numbers),
+//! [`panic`](mod@panic), and [`selftest`] (scaffolding for the layer's own self-tests, not for drivers).
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]

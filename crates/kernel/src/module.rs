@@ -1,4 +1,4 @@
-//! Declaring a module: [`module!`](crate::module) writes `init_module`/`cleanup_module`, the
+//! Declaring a module: [`module!`](crate::module!) writes `init_module`/`cleanup_module`, the
 //! `.modinfo` entries (license, author, description, parameters), the module parameters and
 //! the panic handler, around a type implementing [`Module`].
 //!

@@ -9,7 +9,7 @@ use core::panic::PanicInfo;
 use kernel_sys as bindings;
 
 /// Reports `info` for module `module` and traps. Called by the `#[panic_handler]` that
-/// [`module!`](crate::module) defines.
+/// [`module!`](crate::module!) defines.
 pub fn panic(module: &str, info: &PanicInfo<'_>) -> ! {
     let msg = info.message();
     match info.location() {
