@@ -9,6 +9,7 @@ mod kbuild;
 mod kernel;
 mod ktap;
 mod layout;
+mod newdriver;
 mod qemu;
 mod testrun;
 mod util;
@@ -27,6 +28,8 @@ commands:
   qemu-test   build, boot the kernel in QEMU, run the in-guest tests, print a summary
   qemu-run    boot the same guest with an interactive shell
   test        host unit tests + qemu-test; ends with `N passed, N failed`
+  new-driver NAME
+              create drivers/NAME/ (a misc device and its in-guest test) from the template
   help        this text
 
 options:
@@ -243,21 +246,18 @@ fn lints(clang_args: &std::path::Path) -> Vec<testrun::Record> {
             notes,
         }
     };
-    let kernel_crates = [
-        "-p",
-        "kernel",
-        "-p",
-        "kernel-alloc",
-        "-p",
-        "rust_selftests",
-        "-p",
-        "chardev",
-    ];
+    // The crates built for the kernel: the abstractions and every module crate (discovered).
+    let mut kernel_crates: Vec<String> = ["kernel", "kernel-alloc"].map(String::from).to_vec();
+    match kbuild::module_crates() {
+        Ok(crates) => kernel_crates.extend(crates.into_iter().map(|c| c.name)),
+        Err(e) => return vec![testrun::Record::failed("lint.clippy_kernel", vec![e])],
+    }
+    let kernel_crates: Vec<String> = kernel_crates
+        .into_iter()
+        .flat_map(|c| ["-p".to_string(), c])
+        .collect();
     vec![
-        run(
-            "rustfmt",
-            &mut util::cmd("cargo", ["fmt", "--all", "--", "--check"]),
-        ),
+        run("rustfmt", &mut fmt_check()),
         run(
             "clippy_host",
             &mut util::cmd(
@@ -285,11 +285,41 @@ fn lints(clang_args: &std::path::Path) -> Vec<testrun::Record> {
                     "x86_64-unknown-none",
                 ],
             )
-            .args(kernel_crates)
+            .args(&kernel_crates)
             .args(["--", "-D", "warnings"])
             .env("RUSTC_BOOTSTRAP", "1"),
         ),
+        run(
+            "rustdoc_kernel",
+            util::cmd("cargo", ["doc", "-q", "--no-deps", "-p", "kernel"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        ),
     ]
+}
+
+/// `cargo fmt --check`, plus the drivers' guest suites, which the guest crate includes from a
+/// generated file (so `cargo fmt` does not reach them).
+fn fmt_check() -> std::process::Command {
+    let mut c = util::cmd("sh", ["-c"]);
+    c.arg(
+        "cargo fmt --all -- --check && \
+         rustfmt --edition 2021 --check $(ls drivers/*/guest.rs drivers/*/guest/*.rs 2>/dev/null)",
+    );
+    c.current_dir(util::root());
+    c
+}
+
+/// Prints a warning (and goes on) when the sources are not formatted as `cargo xtask test`
+/// requires, so that `qemu-test` users hear of it before CI does.
+fn warn_unformatted() {
+    match fmt_check().output() {
+        Ok(o) if o.status.success() => {}
+        Ok(_) => eprintln!(
+            "warning: the sources are not rustfmt-formatted (`cargo xtask test` fails on that): \
+             run `cargo fmt` and `rustfmt --edition 2021 drivers/*/guest*.rs drivers/*/guest/*.rs`"
+        ),
+        Err(e) => eprintln!("warning: could not run the format check: {e}"),
+    }
 }
 
 /// The records of a run, or one failed record saying why it could not run.
@@ -315,6 +345,7 @@ fn test(o: &Options) -> Result<bool> {
     let clang_args = kernel::clang_args(&kernel)?;
     let (host_passed, host_failed) = host_tests(&clang_args)?;
     let mut lint_records = lints(&clang_args);
+    lint_records.push(newdriver::check_in_copy());
     // Debian's kernels (both architectures), then the debug kernel.
     let mut records = run_or_fail("qemu-test", qemu_test(&debian));
     if o.arch.is_none_or(|a| a == Arch::X86_64) && o.kdir.is_none() {
@@ -339,13 +370,29 @@ fn main() -> ExitCode {
         eprint!("{USAGE}");
         return ExitCode::from(2);
     };
+    if command == "new-driver" {
+        let result = match rest {
+            [name] => newdriver::run(name),
+            _ => Err(format!("usage: cargo xtask new-driver NAME\n\n{USAGE}")),
+        };
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = parse(rest).and_then(|o| match command.as_str() {
         "build" => build(&o).map(|_| true),
-        "qemu-test" => qemu_test(&o).map(|records| {
-            let (passed, failed) = testrun::summarize(&records);
-            println!("{passed} passed, {failed} failed");
-            failed == 0
-        }),
+        "qemu-test" => {
+            warn_unformatted();
+            qemu_test(&o).map(|records| {
+                let (passed, failed) = testrun::summarize(&records);
+                println!("{passed} passed, {failed} failed");
+                failed == 0
+            })
+        }
         "qemu-run" => qemu_run(&o).map(|()| true),
         "test" => test(&o),
         "help" | "--help" | "-h" => {

@@ -34,6 +34,24 @@ impl Record {
             notes,
         }
     }
+
+    /// A passed record with no label prefix.
+    pub fn passed(name: &str) -> Record {
+        Record {
+            name: name.to_string(),
+            passed: true,
+            notes: Vec::new(),
+        }
+    }
+
+    /// A failed record with no label prefix (a step that could not run).
+    pub fn failed(name: &str, notes: Vec<String>) -> Record {
+        Record {
+            name: name.to_string(),
+            passed: false,
+            notes,
+        }
+    }
 }
 
 /// Options of a QEMU test run.
