@@ -2,6 +2,7 @@
 //! in QEMU and runs the tests inside the guest. Run `cargo xtask help` for the commands.
 
 mod arch;
+mod bench;
 mod cpio;
 mod debugkernel;
 mod deps;
@@ -26,6 +27,9 @@ commands:
   build       build every driver as a .ko (target/kmod/<arch>/<name>.ko)
   qemu-test   build, boot the kernel in QEMU, run the in-guest tests, print a summary
   qemu-run    boot the same guest with an interactive shell
+  bench chardev
+              stream through /dev/rustpipe, a kernel pipe and a C kfifo device in one
+              boot per architecture; MB/s per round, medians, ratios (not a test)
   test        host unit tests + qemu-test; ends with `N passed, N failed`
   help        this text
 
@@ -37,6 +41,8 @@ options:
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
+  --rounds N              bench: rounds per transport and block size (default 5)
+  --mib N                 bench: MiB streamed per round (default 64)
 ";
 
 /// Parsed command-line options.
@@ -48,6 +54,8 @@ struct Options {
     driver: Option<String>,
     debug: bool,
     debug_kernel: bool,
+    rounds: Option<u32>,
+    mib: Option<u32>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -75,6 +83,19 @@ fn parse(args: &[String]) -> Result<Options> {
             },
             "--kernel-image" => o.kernel_image = Some(value("--kernel-image")?.into()),
             "--driver" => o.driver = Some(value("--driver")?),
+            "--rounds" | "--mib" => {
+                let v = value(a)?;
+                let n = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("{a} needs a positive integer, not `{v}`"))?;
+                if a == "--rounds" {
+                    o.rounds = Some(n);
+                } else {
+                    o.mib = Some(n);
+                }
+            }
             "--release" => o.debug = false,
             "--debug" => o.debug = true,
             other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
@@ -183,6 +204,21 @@ fn qemu_run(o: &Options) -> Result {
     })
     .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// `bench NAME`: the benchmarks (only `chardev` so far), on Debian's kernels.
+fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
+    match name.map(String::as_str) {
+        Some("chardev") => {}
+        Some(other) => return Err(format!("unknown benchmark `{other}` (known: chardev)")),
+        None => return Err(format!("bench needs a name (chardev)\n\n{USAGE}")),
+    }
+    let opts = bench::Options {
+        rounds: o.rounds.unwrap_or(5),
+        mib: o.mib.unwrap_or(64),
+    };
+    bench::run(build(o)?, &opts)?;
+    Ok(true)
 }
 
 /// Host unit tests of the whole workspace: (passed, failed).
@@ -339,6 +375,11 @@ fn main() -> ExitCode {
         eprint!("{USAGE}");
         return ExitCode::from(2);
     };
+    // `bench` takes the benchmark's name before the options.
+    let (name, rest) = match (command.as_str(), rest.split_first()) {
+        ("bench", Some((n, r))) if !n.starts_with('-') => (Some(n), r),
+        _ => (None, rest),
+    };
     let result = parse(rest).and_then(|o| match command.as_str() {
         "build" => build(&o).map(|_| true),
         "qemu-test" => qemu_test(&o).map(|records| {
@@ -348,6 +389,7 @@ fn main() -> ExitCode {
         }),
         "qemu-run" => qemu_run(&o).map(|()| true),
         "test" => test(&o),
+        "bench" => bench(name, &o),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(true)
