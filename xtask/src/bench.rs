@@ -24,6 +24,15 @@ pub struct Options {
     pub rounds: u32,
     /// MiB per round.
     pub mib: u32,
+    /// Guest CPUs.
+    pub cpus: u32,
+    /// Block sizes, comma-separated.
+    pub bs: String,
+    /// Capacity of the devices.
+    pub capacity: u32,
+    /// `-icount shift=N`: guest time counts instructions (deterministic; host load does not
+    /// matter) instead of following the host's clock.
+    pub icount: Option<u32>,
 }
 
 /// MB/s of every round: (block size, transport) → rounds in order.
@@ -75,10 +84,11 @@ pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<Stri
         .join(&label)
         .join("chardev.log");
     util::step(&format!(
-        "qemu: {} bench chardev ({} rounds x {} MiB); serial log {}",
+        "qemu: {} bench chardev ({} rounds x {} MiB, {} CPU(s)); serial log {}",
         kernel.label,
         o.rounds,
         o.mib,
+        o.cpus,
         log.display()
     ));
     let started = Instant::now();
@@ -87,15 +97,19 @@ pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<Stri
         kernel: image,
         initrd,
         append: format!(
-            "loglevel=3 ktest.bench=chardev ktest.bench_rounds={} ktest.bench_mib={}",
-            o.rounds, o.mib
+            "loglevel=3 ktest.bench=chardev ktest.bench_rounds={} ktest.bench_mib={} \
+             ktest.bench_bs={} ktest.bench_capacity={}",
+            o.rounds, o.mib, o.bs, o.capacity
         ),
         memory_mb: 1024,
-        cpus: 2,
+        cpus: o.cpus,
         timeout: Duration::from_secs(600 + 60 * u64::from(o.rounds) * u64::from(o.mib) / 8),
         log: log.clone(),
         interactive: false,
-        extra_args: Vec::new(),
+        extra_args: match o.icount {
+            Some(shift) => vec!["-icount".into(), format!("shift={shift},sleep=off")],
+            None => Vec::new(),
+        },
     })
     .map_err(|e| e.to_string())?;
     eprintln!("    {:.1} s", started.elapsed().as_secs_f64());

@@ -43,6 +43,12 @@ options:
   --release | --debug     module build profile (default: --release)
   --rounds N              bench: rounds per transport and block size (default 5)
   --mib N                 bench: MiB streamed per round (default 64)
+  --bs A,B                bench: block sizes of the reads and writes (default 65536,4096)
+  --capacity N            bench: capacity of the devices (default 65536, a pipe's buffer)
+  --cpus N                bench: guest CPUs (default 2: writer on CPU 0, reader on CPU 1)
+  --realtime              bench: time by the host's clock instead of counted instructions
+                          (QEMU -icount: 1 ns per guest instruction, deterministic whatever
+                          else the host is running)
 ";
 
 /// Parsed command-line options.
@@ -56,6 +62,10 @@ struct Options {
     debug_kernel: bool,
     rounds: Option<u32>,
     mib: Option<u32>,
+    cpus: Option<u32>,
+    bs: Option<String>,
+    capacity: Option<u32>,
+    realtime: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -83,17 +93,20 @@ fn parse(args: &[String]) -> Result<Options> {
             },
             "--kernel-image" => o.kernel_image = Some(value("--kernel-image")?.into()),
             "--driver" => o.driver = Some(value("--driver")?),
-            "--rounds" | "--mib" => {
+            "--bs" => o.bs = Some(value("--bs")?),
+            "--realtime" => o.realtime = true,
+            "--rounds" | "--mib" | "--cpus" | "--capacity" => {
                 let v = value(a)?;
                 let n = v
                     .parse::<u32>()
                     .ok()
                     .filter(|n| *n >= 1)
                     .ok_or_else(|| format!("{a} needs a positive integer, not `{v}`"))?;
-                if a == "--rounds" {
-                    o.rounds = Some(n);
-                } else {
-                    o.mib = Some(n);
+                match a.as_str() {
+                    "--rounds" => o.rounds = Some(n),
+                    "--mib" => o.mib = Some(n),
+                    "--capacity" => o.capacity = Some(n),
+                    _ => o.cpus = Some(n),
                 }
             }
             "--release" => o.debug = false,
@@ -216,6 +229,10 @@ fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
     let opts = bench::Options {
         rounds: o.rounds.unwrap_or(5),
         mib: o.mib.unwrap_or(64),
+        cpus: o.cpus.unwrap_or(2),
+        bs: o.bs.clone().unwrap_or_else(|| "65536,4096".into()),
+        capacity: o.capacity.unwrap_or(65536),
+        icount: (!o.realtime).then_some(0),
     };
     bench::run(build(o)?, &opts)?;
     Ok(true)

@@ -8,6 +8,8 @@
 //! | `ktest.bench=NAME`         | run benchmark `NAME` (`chardev`) instead of the suites        |
 //! | `ktest.bench_rounds=N`     | rounds per transport and block size (default 5)               |
 //! | `ktest.bench_mib=N`        | MiB streamed per round (default 64)                           |
+//! | `ktest.bench_bs=A,B`       | block sizes of the reads and writes (default 65536,4096)      |
+//! | `ktest.bench_capacity=N`   | capacity the devices are loaded with (default 65536)          |
 
 /// What the runner was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +26,10 @@ pub struct Config {
     pub bench_rounds: u32,
     /// `ktest.bench_mib=`.
     pub bench_mib: u32,
+    /// `ktest.bench_bs=`.
+    pub bench_bs: Vec<u32>,
+    /// `ktest.bench_capacity=`.
+    pub bench_capacity: u32,
     /// Problems found while parsing (unknown `ktest.*` keys, bad values), to report.
     pub warnings: Vec<String>,
 }
@@ -37,6 +43,8 @@ impl Default for Config {
             bench: None,
             bench_rounds: 5,
             bench_mib: 64,
+            bench_bs: vec![65536, 4096],
+            bench_capacity: 65536,
             warnings: Vec::new(),
         }
     }
@@ -106,14 +114,22 @@ pub fn parse(cmdline: &str) -> Config {
                 )),
             },
             "bench" => config.bench = Some(value.to_string()).filter(|v| !v.is_empty()),
-            "bench_rounds" | "bench_mib" => match value.parse::<u32>() {
-                Ok(n) if n >= 1 => {
-                    if key == "bench_rounds" {
-                        config.bench_rounds = n;
-                    } else {
-                        config.bench_mib = n;
-                    }
-                }
+            "bench_bs" => match value
+                .split(',')
+                .map(|v| v.parse::<u32>().ok().filter(|n| *n >= 1))
+                .collect::<Option<Vec<u32>>>()
+            {
+                Some(sizes) => config.bench_bs = sizes,
+                None => config.warnings.push(format!(
+                    "ktest.bench_bs={value:?} is not a list of positive integers; ignored"
+                )),
+            },
+            "bench_rounds" | "bench_mib" | "bench_capacity" => match value.parse::<u32>() {
+                Ok(n) if n >= 1 => match key {
+                    "bench_rounds" => config.bench_rounds = n,
+                    "bench_mib" => config.bench_mib = n,
+                    _ => config.bench_capacity = n,
+                },
                 _ => config.warnings.push(format!(
                     "ktest.{key}={value:?} is not a positive integer; ignored"
                 )),
@@ -150,9 +166,14 @@ mod tests {
 
     #[test]
     fn reads_bench_parameters() {
-        let config = parse("ktest.bench=chardev ktest.bench_rounds=3 ktest.bench_mib=8");
+        let config = parse(
+            "ktest.bench=chardev ktest.bench_rounds=3 ktest.bench_mib=8 ktest.bench_bs=512,4096 \
+             ktest.bench_capacity=4096",
+        );
         assert_eq!(config.bench.as_deref(), Some("chardev"));
         assert_eq!((config.bench_rounds, config.bench_mib), (3, 8));
+        assert_eq!(config.bench_bs, [512, 4096]);
+        assert_eq!(config.bench_capacity, 4096);
         let defaults = parse("ktest.bench=chardev ktest.bench_mib=0");
         assert_eq!((defaults.bench_rounds, defaults.bench_mib), (5, 64));
         assert_eq!(defaults.warnings.len(), 1);

@@ -76,6 +76,8 @@ fn run() {
                 name: name.clone(),
                 rounds: config.bench_rounds,
                 mib: config.bench_mib,
+                block_sizes: config.bench_bs.iter().map(|&b| b as usize).collect(),
+                capacity: config.bench_capacity as usize,
             },
             config.timeout_scale,
         ),
