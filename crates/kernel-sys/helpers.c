@@ -88,9 +88,17 @@ void rust_helper_init_waitqueue_head(struct wait_queue_head *wq, const char *nam
 	__init_waitqueue_head(wq, name, key);
 }
 
+/*
+ * wake_up_interruptible(), minus the queue's spinlock (irqsave/irqrestore) when nobody sleeps
+ * on it: the common case while data streams, where every read or write would otherwise lock
+ * and unlock an empty queue. wq_has_sleeper()'s full barrier pairs with the one in
+ * prepare_to_wait*() (set_current_state): a waiter queues itself before it re-checks its
+ * condition, so either it sees the change the caller made before this call, or this sees it.
+ */
 void rust_helper_wake_up_interruptible(struct wait_queue_head *wq)
 {
-	wake_up_interruptible(wq);
+	if (wq_has_sleeper(wq))
+		wake_up_interruptible(wq);
 }
 
 void rust_helper_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *pt)
