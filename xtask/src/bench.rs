@@ -52,7 +52,10 @@ fn build_cfifo(kernel: &Kernel) -> Result<Built> {
             util::write(&dir.join(f), text)?;
         }
     }
-    util::step(&format!("kbuild: cfifo.ko (C reference) for {}", kernel.release));
+    util::step(&format!(
+        "kbuild: cfifo.ko (C reference) for {}",
+        kernel.release
+    ));
     util::run(
         kernel
             .make()
@@ -190,7 +193,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 fn block(bs: usize) -> String {
-    if bs % 1024 == 0 {
+    if bs.is_multiple_of(1024) {
         format!("{} KiB", bs / 1024)
     } else {
         format!("{bs} B")

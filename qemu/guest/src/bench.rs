@@ -313,7 +313,11 @@ fn write_all(mut file: File, bs: usize, total: usize) -> TestResult<u64> {
             Ok(0) => return Err(Failure::new("writer: write returned 0")),
             Ok(n) => put += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Failure::new(format!("writer: write after {put} bytes: {e}"))),
+            Err(e) => {
+                return Err(Failure::new(format!(
+                    "writer: write after {put} bytes: {e}"
+                )))
+            }
         }
     }
     Ok(calls)
