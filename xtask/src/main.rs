@@ -2,6 +2,7 @@
 //! in QEMU and runs the tests inside the guest. Run `cargo xtask help` for the commands.
 
 mod arch;
+mod bench;
 mod cpio;
 mod debugkernel;
 mod deps;
@@ -27,6 +28,9 @@ commands:
   build       build every driver as a .ko (target/kmod/<arch>/<name>.ko)
   qemu-test   build, boot the kernel in QEMU, run the in-guest tests, print a summary
   qemu-run    boot the same guest with an interactive shell
+  bench chardev
+              stream through /dev/rustpipe, a kernel pipe and a C kfifo device in one
+              boot per architecture; MB/s per round, medians, ratios (not a test)
   test        host unit tests + qemu-test; ends with `N passed, N failed`
   new-driver NAME
               create drivers/NAME/ (a misc device and its in-guest test) from the template
@@ -40,6 +44,14 @@ options:
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
+  --rounds N              bench: rounds per transport and block size (default 5)
+  --mib N                 bench: MiB streamed per round (default 64)
+  --bs A,B                bench: block sizes of the reads and writes (default 65536,4096)
+  --capacity N            bench: capacity of the devices (default 65536, a pipe's buffer)
+  --cpus N                bench: guest CPUs (default 2: writer on CPU 0, reader on CPU 1)
+  --realtime              bench: time by the host's clock instead of counted instructions
+                          (QEMU -icount: 1 ns per guest instruction, deterministic whatever
+                          else the host is running)
 ";
 
 /// Parsed command-line options.
@@ -51,6 +63,12 @@ struct Options {
     driver: Option<String>,
     debug: bool,
     debug_kernel: bool,
+    rounds: Option<u32>,
+    mib: Option<u32>,
+    cpus: Option<u32>,
+    bs: Option<String>,
+    capacity: Option<u32>,
+    realtime: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -78,6 +96,22 @@ fn parse(args: &[String]) -> Result<Options> {
             },
             "--kernel-image" => o.kernel_image = Some(value("--kernel-image")?.into()),
             "--driver" => o.driver = Some(value("--driver")?),
+            "--bs" => o.bs = Some(value("--bs")?),
+            "--realtime" => o.realtime = true,
+            "--rounds" | "--mib" | "--cpus" | "--capacity" => {
+                let v = value(a)?;
+                let n = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("{a} needs a positive integer, not `{v}`"))?;
+                match a.as_str() {
+                    "--rounds" => o.rounds = Some(n),
+                    "--mib" => o.mib = Some(n),
+                    "--capacity" => o.capacity = Some(n),
+                    _ => o.cpus = Some(n),
+                }
+            }
             "--release" => o.debug = false,
             "--debug" => o.debug = true,
             other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
@@ -186,6 +220,25 @@ fn qemu_run(o: &Options) -> Result {
     })
     .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// `bench NAME`: the benchmarks (only `chardev` so far), on Debian's kernels.
+fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
+    match name.map(String::as_str) {
+        Some("chardev") => {}
+        Some(other) => return Err(format!("unknown benchmark `{other}` (known: chardev)")),
+        None => return Err(format!("bench needs a name (chardev)\n\n{USAGE}")),
+    }
+    let opts = bench::Options {
+        rounds: o.rounds.unwrap_or(5),
+        mib: o.mib.unwrap_or(64),
+        cpus: o.cpus.unwrap_or(2),
+        bs: o.bs.clone().unwrap_or_else(|| "65536,4096".into()),
+        capacity: o.capacity.unwrap_or(65536),
+        icount: (!o.realtime).then_some(0),
+    };
+    bench::run(build(o)?, &opts)?;
+    Ok(true)
 }
 
 /// Host unit tests of the whole workspace: (passed, failed).
@@ -383,6 +436,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    // `bench` takes the benchmark's name before the options.
+    let (name, rest) = match (command.as_str(), rest.split_first()) {
+        ("bench", Some((n, r))) if !n.starts_with('-') => (Some(n), r),
+        _ => (None, rest),
+    };
     let result = parse(rest).and_then(|o| match command.as_str() {
         "build" => build(&o).map(|_| true),
         "qemu-test" => {
@@ -395,6 +453,7 @@ fn main() -> ExitCode {
         }
         "qemu-run" => qemu_run(&o).map(|()| true),
         "test" => test(&o),
+        "bench" => bench(name, &o),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(true)

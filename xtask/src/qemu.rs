@@ -106,7 +106,9 @@ pub fn command(boot: &Boot) -> Command {
         // Emulating the architected pointer-authentication hash is slow under TCG.
         (false, Arch::Arm64) => "max,pauth-impdef=on",
     };
-    let accel = match (kvm, boot.cpus > 1) {
+    // `-icount` (deterministic virtual time, used by benchmarks) needs single-threaded TCG.
+    let icount = boot.extra_args.iter().any(|a| a == "-icount");
+    let accel = match (kvm, boot.cpus > 1 && !icount) {
         (true, _) => "kvm",
         (false, true) => "tcg,thread=multi",
         (false, false) => "tcg",

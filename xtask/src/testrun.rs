@@ -133,7 +133,7 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
 
 /// The image QEMU boots: on x86_64 the ELF vmlinux inside the bzImage (skips ~4 s of XZ
 /// decompression under TCG), extracted once and cached next to it.
-fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
+pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
     let image = kernel.image.clone().ok_or_else(|| {
         format!(
             "no bootable image known for {}: pass --kernel-image",

@@ -74,11 +74,20 @@ void rust_helper_init_waitqueue_head(struct wait_queue_head *wq, const char *nam
 	__init_waitqueue_head(wq, name, key);
 }
 
-/* Plain wake_up (TASK_NORMAL), and the poll-safe teardown. */
+/*
+ * wake_up (TASK_NORMAL), skipping the wait queue's lock when nobody waits: the common case of a
+ * read or write that wakes no one. wq_has_sleeper()'s full barrier pairs with the one in
+ * prepare_to_wait*() and poll_wait(): a waiter that queued itself before re-checking the state
+ * under the driver's lock is seen here, because the state was changed under that lock before
+ * this call.
+ */
 void rust_helper_wake_up(struct wait_queue_head *wq)
 {
-	wake_up(wq);
+	if (wq_has_sleeper(wq))
+		wake_up(wq);
 }
+
+/* The poll-safe teardown (see PollCondVar). */
 
 void rust_helper_wake_up_pollfree(struct wait_queue_head *wq)
 {

@@ -5,6 +5,11 @@
 //! | `ktest.suites=a,b,c`       | suites to run, in this order                                  |
 //! | `ktest.shell=1`            | start an interactive shell instead of running tests           |
 //! | `ktest.timeout_scale=N`    | multiply every internal timeout by `N` (default 1)            |
+//! | `ktest.bench=NAME`         | run benchmark `NAME` (`chardev`) instead of the suites        |
+//! | `ktest.bench_rounds=N`     | rounds per transport and block size (default 5)               |
+//! | `ktest.bench_mib=N`        | MiB streamed per round (default 64)                           |
+//! | `ktest.bench_bs=A,B`       | block sizes of the reads and writes (default 65536,4096)      |
+//! | `ktest.bench_capacity=N`   | capacity the devices are loaded with (default 65536)          |
 
 /// What the runner was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +20,16 @@ pub struct Config {
     pub shell: bool,
     /// Multiplier (at least 1) for all internal timeouts; the debug kernel is slower.
     pub timeout_scale: u32,
+    /// `ktest.bench=`: run this benchmark instead of the suites.
+    pub bench: Option<String>,
+    /// `ktest.bench_rounds=`.
+    pub bench_rounds: u32,
+    /// `ktest.bench_mib=`.
+    pub bench_mib: u32,
+    /// `ktest.bench_bs=`.
+    pub bench_bs: Vec<u32>,
+    /// `ktest.bench_capacity=`.
+    pub bench_capacity: u32,
     /// Problems found while parsing (unknown `ktest.*` keys, bad values), to report.
     pub warnings: Vec<String>,
 }
@@ -25,6 +40,11 @@ impl Default for Config {
             suites: Vec::new(),
             shell: false,
             timeout_scale: 1,
+            bench: None,
+            bench_rounds: 5,
+            bench_mib: 64,
+            bench_bs: vec![65536, 4096],
+            bench_capacity: 65536,
             warnings: Vec::new(),
         }
     }
@@ -93,6 +113,27 @@ pub fn parse(cmdline: &str) -> Config {
                     config.timeout_scale
                 )),
             },
+            "bench" => config.bench = Some(value.to_string()).filter(|v| !v.is_empty()),
+            "bench_bs" => match value
+                .split(',')
+                .map(|v| v.parse::<u32>().ok().filter(|n| *n >= 1))
+                .collect::<Option<Vec<u32>>>()
+            {
+                Some(sizes) => config.bench_bs = sizes,
+                None => config.warnings.push(format!(
+                    "ktest.bench_bs={value:?} is not a list of positive integers; ignored"
+                )),
+            },
+            "bench_rounds" | "bench_mib" | "bench_capacity" => match value.parse::<u32>() {
+                Ok(n) if n >= 1 => match key {
+                    "bench_rounds" => config.bench_rounds = n,
+                    "bench_mib" => config.bench_mib = n,
+                    _ => config.bench_capacity = n,
+                },
+                _ => config.warnings.push(format!(
+                    "ktest.{key}={value:?} is not a positive integer; ignored"
+                )),
+            },
             other => config
                 .warnings
                 .push(format!("unknown parameter ktest.{other} ignored")),
@@ -121,6 +162,21 @@ mod tests {
         assert!(!config.shell);
         assert_eq!(config.timeout_scale, 4);
         assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn reads_bench_parameters() {
+        let config = parse(
+            "ktest.bench=chardev ktest.bench_rounds=3 ktest.bench_mib=8 ktest.bench_bs=512,4096 \
+             ktest.bench_capacity=4096",
+        );
+        assert_eq!(config.bench.as_deref(), Some("chardev"));
+        assert_eq!((config.bench_rounds, config.bench_mib), (3, 8));
+        assert_eq!(config.bench_bs, [512, 4096]);
+        assert_eq!(config.bench_capacity, 4096);
+        let defaults = parse("ktest.bench=chardev ktest.bench_mib=0");
+        assert_eq!((defaults.bench_rounds, defaults.bench_mib), (5, 64));
+        assert_eq!(defaults.warnings.len(), 1);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! 2. Reads its configuration from `/proc/cmdline` (see [`cmdline`]).
 //! 3. With `ktest.shell=1`, runs an interactive shell on the console; otherwise runs the
 //!    suites named by `ktest.suites=`, printing one KTAP v1 document on stdout (the serial
-//!    console), each suite a nested subtest.
+//!    console), each suite a nested subtest. With `ktest.bench=NAME` it runs that benchmark
+//!    instead (see [`bench`]), printing `bench: ...` lines.
 //! 4. Prints the whole kernel log between `---- kernel log ----` and `---- end kernel log ----`,
 //!    then `ktest: poweroff`, and powers the machine off (so QEMU exits).
 //!
@@ -12,6 +13,7 @@
 //! All test code runs in forked child processes with deadlines (see [`harness`]), so a test
 //! that crashes, hangs or is killed by a kernel oops cannot take PID 1 down with it.
 
+mod bench;
 mod cmdline;
 mod devtest;
 mod drivers;
@@ -71,7 +73,19 @@ fn run() {
         run_shell();
         return;
     }
-    run_suites(&config);
+    match &config.bench {
+        Some(name) => bench::run(
+            &bench::BenchConfig {
+                name: name.clone(),
+                rounds: config.bench_rounds,
+                mib: config.bench_mib,
+                block_sizes: config.bench_bs.iter().map(|&b| b as usize).collect(),
+                capacity: config.bench_capacity as usize,
+            },
+            config.timeout_scale,
+        ),
+        None => run_suites(&config),
+    }
     dump_kernel_log();
 }
 

@@ -1,0 +1,293 @@
+//! `cargo xtask bench chardev`: streaming throughput of `/dev/rustpipe` against a kernel pipe,
+//! per architecture, in one boot each.
+//!
+//! The guest side is `ktest.bench=chardev` (`qemu/guest/src/bench.rs`): the same writer and
+//! reader programs stream N MiB through `/dev/rustpipe`, a kernel pipe and `/dev/cfifo` (a C
+//! kfifo misc device, `qemu/bench/cfifo/`, built here against the same kernel) with 64 KiB and
+//! 4 KiB blocks, rounds alternating the order. This side builds, boots, parses the guest's
+//! `bench: bs=.. round=.. <transport> <MB/s> MB/s` lines and prints medians and ratios.
+//!
+//! A benchmark, not a test: under TCG on shared cores only ratios within one boot mean
+//! anything, and nothing here passes or fails on a figure.
+
+use crate::kbuild::Built;
+use crate::kernel::Kernel;
+use crate::qemu::{self, Boot};
+use crate::util::{self, Result};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Rounds per transport and block size.
+    pub rounds: u32,
+    /// MiB per round.
+    pub mib: u32,
+    /// Guest CPUs.
+    pub cpus: u32,
+    /// Block sizes, comma-separated.
+    pub bs: String,
+    /// Capacity of the devices.
+    pub capacity: u32,
+    /// `-icount shift=N`: guest time counts instructions (deterministic; host load does not
+    /// matter) instead of following the host's clock.
+    pub icount: Option<u32>,
+}
+
+/// MB/s of every round: (block size, transport) → rounds in order.
+type Figures = BTreeMap<(usize, String), Vec<f64>>;
+
+/// The transports in display order.
+const ORDER: [&str; 3] = ["rustpipe", "pipe", "cfifo"];
+
+/// Builds the C reference module `cfifo.ko` for `kernel`.
+fn build_cfifo(kernel: &Kernel) -> Result<Built> {
+    let dir = kernel.work.join("bench/cfifo");
+    util::mkdir(&dir)?;
+    let src = util::root().join("qemu/bench/cfifo");
+    for f in ["Kbuild", "cfifo.c"] {
+        let text = util::read(&src.join(f))?;
+        if util::read(&dir.join(f)).ok().as_deref() != Some(text.as_str()) {
+            util::write(&dir.join(f), text)?;
+        }
+    }
+    util::step(&format!(
+        "kbuild: cfifo.ko (C reference) for {}",
+        kernel.release
+    ));
+    util::run(
+        kernel
+            .make()
+            .arg(format!("M={}", dir.display()))
+            .arg("modules"),
+    )?;
+    Ok(Built {
+        name: "cfifo".into(),
+        ko: dir.join("cfifo.ko"),
+    })
+}
+
+/// Runs the chardev benchmark on `kernel` with the modules `built`; prints its summary and
+/// returns the summary lines.
+pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>> {
+    let arch = kernel.arch;
+    let mut modules: Vec<Built> = built
+        .iter()
+        .filter(|b| b.name == "chardev")
+        .cloned()
+        .collect();
+    modules.push(build_cfifo(kernel)?);
+    let runner = crate::testrun::build_guest(arch)?;
+    let label = format!("{}-bench", kernel.label);
+    let initrd = crate::testrun::initramfs(arch, &label, &modules, &runner)?;
+    let image = crate::testrun::boot_image(kernel)?;
+    let log = util::root()
+        .join("target/qemu")
+        .join(&label)
+        .join("chardev.log");
+    util::step(&format!(
+        "qemu: {} bench chardev ({} rounds x {} MiB, {} CPU(s)); serial log {}",
+        kernel.label,
+        o.rounds,
+        o.mib,
+        o.cpus,
+        log.display()
+    ));
+    let started = Instant::now();
+    let out = qemu::run(&Boot {
+        arch,
+        kernel: image,
+        initrd,
+        append: format!(
+            "loglevel=3 ktest.bench=chardev ktest.bench_rounds={} ktest.bench_mib={} \
+             ktest.bench_bs={} ktest.bench_capacity={}",
+            o.rounds, o.mib, o.bs, o.capacity
+        ),
+        memory_mb: 1024,
+        cpus: o.cpus,
+        timeout: Duration::from_secs(600 + 60 * u64::from(o.rounds) * u64::from(o.mib) / 8),
+        log: log.clone(),
+        interactive: false,
+        extra_args: match o.icount {
+            Some(shift) => vec!["-icount".into(), format!("shift={shift},sleep=off")],
+            None => Vec::new(),
+        },
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!("    {:.1} s", started.elapsed().as_secs_f64());
+    let (figures, errors, done) = parse(&out.serial);
+    let mut lines = summary(&kernel.label, &figures);
+    for e in &errors {
+        lines.push(format!("{}: guest error: {e}", kernel.label));
+    }
+    if !done {
+        lines.push(format!(
+            "{}: the benchmark did not finish{}; see {}",
+            kernel.label,
+            if out.timed_out { " (timed out)" } else { "" },
+            log.display()
+        ));
+    }
+    let splats = qemu::splats(&out.serial);
+    if !splats.is_empty() {
+        lines.push(format!(
+            "{}: the kernel log has {} warning(s)/oops(es): {}",
+            kernel.label,
+            splats.len(),
+            splats.join(" | ")
+        ));
+    }
+    for l in &lines {
+        println!("{l}");
+    }
+    if !done || !errors.is_empty() || figures.is_empty() {
+        return Err(format!(
+            "bench chardev on {} did not complete; see {}",
+            kernel.label,
+            log.display()
+        ));
+    }
+    Ok(lines)
+}
+
+/// The guest's figures, its `bench: error:` lines, and whether it printed `bench: done`.
+fn parse(serial: &str) -> (Figures, Vec<String>, bool) {
+    let mut figures = Figures::new();
+    let mut errors = Vec::new();
+    let mut done = false;
+    for line in serial.lines() {
+        let Some(rest) = line.trim_end().strip_prefix("bench: ") else {
+            continue;
+        };
+        if rest == "done" {
+            done = true;
+        } else if let Some(e) = rest.strip_prefix("error: ") {
+            errors.push(e.to_string());
+        } else if let Some((key, value)) = parse_round(rest) {
+            figures.entry(key).or_default().push(value);
+        }
+    }
+    (figures, errors, done)
+}
+
+/// `bs=65536 round=1 rustpipe 123.45 MB/s` → ((65536, "rustpipe"), 123.45).
+fn parse_round(line: &str) -> Option<((usize, String), f64)> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let [bs, round, name, value, "MB/s"] = w.as_slice() else {
+        return None;
+    };
+    let bs = bs.strip_prefix("bs=")?.parse().ok()?;
+    round.strip_prefix("round=")?;
+    Some(((bs, name.to_string()), value.parse().ok()?))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn block(bs: usize) -> String {
+    if bs.is_multiple_of(1024) {
+        format!("{} KiB", bs / 1024)
+    } else {
+        format!("{bs} B")
+    }
+}
+
+/// The summary of one architecture: a line per block size and transport (median and every
+/// round), then the ratios.
+fn summary(label: &str, figures: &Figures) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut sizes: Vec<usize> = figures.keys().map(|(bs, _)| *bs).collect();
+    sizes.dedup();
+    sizes.sort_by(|a, b| b.cmp(a));
+    let get = |bs: usize, name: &str| figures.get(&(bs, name.to_string())).map(|v| median(v));
+    for &bs in &sizes {
+        for name in ORDER {
+            let Some(rounds) = figures.get(&(bs, name.to_string())) else {
+                continue;
+            };
+            let each: Vec<String> = rounds.iter().map(|v| format!("{v:.1}")).collect();
+            lines.push(format!(
+                "{label:8} {:>6} blocks  {name:8} {:8.1} MB/s median  (rounds: {})",
+                block(bs),
+                median(rounds),
+                each.join(" ")
+            ));
+        }
+    }
+    for other in ["pipe", "cfifo"] {
+        let ratios: Vec<String> = sizes
+            .iter()
+            .filter_map(|&bs| Some((bs, get(bs, "rustpipe")? / get(bs, other)?)))
+            .map(|(bs, r)| format!("{r:.2} ({} blocks)", block(bs)))
+            .collect();
+        if !ratios.is_empty() {
+            lines.push(format!(
+                "{label}: ratio rustpipe/{other} = {}",
+                ratios.join(", ")
+            ));
+        }
+    }
+    lines
+}
+
+/// `bench chardev` over the given architectures: one boot each, then every summary again.
+pub fn run(arches: Vec<(Kernel, Vec<Built>)>, o: &Options) -> Result {
+    let mut all = Vec::new();
+    let mut failed = Vec::new();
+    for (kernel, built) in &arches {
+        match chardev(kernel, built, o) {
+            Ok(lines) => all.extend(lines),
+            Err(e) => failed.push(e),
+        }
+    }
+    if arches.len() > 1 {
+        println!("---- bench chardev: summary ----");
+        for l in &all {
+            println!("{l}");
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rounds_and_computes_ratios() {
+        let serial = "noise\nbench: chardev: 64 MiB per round\n\
+                      bench: bs=65536 round=1 rustpipe 100.00 MB/s\n\
+                      bench: bs=65536 round=1 pipe 50.00 MB/s\n\
+                      bench: bs=65536 round=2 pipe 60.00 MB/s\n\
+                      bench: bs=65536 round=2 rustpipe 110.00 MB/s\n\
+                      bench: bs=65536 round=3 rustpipe 90.00 MB/s\n\
+                      bench: bs=65536 round=3 pipe 40.00 MB/s\n\
+                      bench: done\n";
+        let (figures, errors, done) = parse(serial);
+        assert!(done && errors.is_empty());
+        assert_eq!(figures[&(65536, "rustpipe".into())], [100.0, 110.0, 90.0]);
+        let lines = summary("arm64", &figures);
+        assert_eq!(
+            lines.last().unwrap(),
+            "arm64: ratio rustpipe/pipe = 2.00 (64 KiB blocks)"
+        );
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
