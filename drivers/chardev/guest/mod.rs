@@ -154,8 +154,8 @@ pub fn restore_device(ctx: &Ctx) -> TestResult {
     let pipe = open_nonblocking(Mode::ReadWrite)?;
     pipe.clear().context("CLEAR")?;
     pipe.set_capacity(RUSTPIPE_DEFAULT_CAPACITY)
-        .context("SET_CAPACITY(4096)")?;
-    ctx.note("reset /dev/rustpipe to an empty FIFO of capacity 4096 for the next tests");
+        .context("SET_CAPACITY(default)")?;
+    ctx.note("reset /dev/rustpipe to an empty FIFO of the default capacity for the next tests");
     Ok(())
 }
 
@@ -352,7 +352,7 @@ fn nonblocking_read_empty_eagain(_: &Ctx) -> TestResult {
     )
 }
 
-/// The FIFO holds exactly `capacity` bytes (4096 by default); one more byte is `EAGAIN`.
+/// The FIFO holds exactly `capacity` bytes (64 KiB by default); one more byte is `EAGAIN`.
 fn fill_to_capacity_then_write_eagain(_: &Ctx) -> TestResult {
     let pipe = open_nonblocking(Mode::ReadWrite)?;
     let capacity = capacity(&pipe, "of a freshly loaded module")?;
@@ -672,7 +672,7 @@ fn get_set_capacity(_: &Ctx) -> TestResult {
     ensure_eq!(
         capacity(&pipe, "")?,
         RUSTPIPE_DEFAULT_CAPACITY,
-        "GET_CAPACITY after restoring 4096"
+        "GET_CAPACITY after restoring the default"
     );
     expect_empty("at the end")
 }

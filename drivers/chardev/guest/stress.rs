@@ -1,5 +1,6 @@
 //! The concurrency test: 4 writer processes and 4 reader processes move 4 MiB through the
-//! (4096-byte) FIFO at once, with pseudo-random chunk sizes.
+//! FIFO, shrunk to [`CAPACITY`] bytes so that writers often find it full and readers empty,
+//! with pseudo-random chunk sizes.
 //!
 //! **Encoding.** Writer `w` (0..4) writes a stream of bytes `b_0, b_1, ...` where
 //! `b_i = w << 6 | (i mod 64)`: the high 2 bits say who wrote the byte, the low 6 bits are a
@@ -33,6 +34,8 @@ pub const BYTES_PER_WRITER: u64 = 1 << 20;
 pub const TOTAL_BYTES: u64 = BYTES_PER_WRITER * WRITERS as u64;
 /// Largest chunk passed to one `read()`/`write()`.
 pub const MAX_CHUNK: usize = 4096;
+/// The FIFO's capacity during the test: the size of one chunk, so both sides block often.
+pub const CAPACITY: u32 = 4096;
 
 /// The byte writer `writer` writes at position `index` of its stream.
 pub fn encode(writer: usize, index: u64) -> u8 {
@@ -251,6 +254,9 @@ fn reader_body(reader: usize, total_read: &SharedCounter) -> TestResult<Vec<u8>>
 /// The test: see the module documentation.
 pub fn concurrent_writers_and_readers(ctx: &Ctx) -> TestResult {
     let control = Rustpipe::open_nonblocking(Mode::ReadWrite).context("open control fd")?;
+    control
+        .set_capacity(CAPACITY)
+        .context(format!("SET_CAPACITY({CAPACITY})"))?;
     let before = control.stats().context("GET_STATS before")?;
     let total_read = SharedCounter::new().context("mmap a shared counter")?;
     let started = Instant::now();
@@ -402,7 +408,9 @@ pub fn concurrent_writers_and_readers(ctx: &Ctx) -> TestResult {
         "stats.bytes_read delta"
     );
     ensure_eq!(after.len, 0, "stats.len after everything was read");
-    Ok(())
+    control
+        .set_capacity(super::uapi::RUSTPIPE_DEFAULT_CAPACITY)
+        .context("SET_CAPACITY(default) after the test")
 }
 
 #[cfg(test)]

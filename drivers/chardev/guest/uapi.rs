@@ -34,7 +34,7 @@ pub const RUSTPIPE_IOC_CLEAR: u32 = io(RUSTPIPE_IOC_MAGIC, 0x03);
 pub const RUSTPIPE_IOC_GET_STATS: u32 = ior::<RustpipeStats>(RUSTPIPE_IOC_MAGIC, 0x04);
 
 /// The capacity the module starts with when loaded without a `capacity=` parameter.
-pub const RUSTPIPE_DEFAULT_CAPACITY: u32 = 4096;
+pub const RUSTPIPE_DEFAULT_CAPACITY: u32 = 65536;
 /// The largest valid capacity (1 MiB).
 pub const RUSTPIPE_MAX_CAPACITY: u32 = 1 << 20;
 

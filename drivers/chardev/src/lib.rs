@@ -250,6 +250,6 @@ kernel::module! {
     description: "rustpipe: a FIFO character device (/dev/rustpipe)",
     license: "GPL",
     params: {
-        capacity: u32 = 4096, "FIFO capacity in bytes (1..=1048576)",
+        capacity: u32 = 65536, "FIFO capacity in bytes (1..=1048576; default 64 KiB, as a pipe)",
     },
 }
