@@ -82,21 +82,6 @@ pub fn run(name: &str) -> Result {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_checked() {
-        assert!(check_name("mydrv").is_ok());
-        assert!(check_name("gpio_pl061").is_ok());
-        for bad in ["", "MyDrv", "1drv", "my-drv", "lifetime", "a.b"] {
-            assert!(check_name(bad).is_err(), "{bad}");
-        }
-        assert_eq!(camel("gpio_pl061"), "GpioPl061");
-    }
-}
-
 /// The proof that a new driver is one folder: in a copy of this workspace (the files git tracks
 /// or would track),
 /// `cargo xtask new-driver demo_drv` and then `cargo xtask qemu-test --arch x86_64 --driver
@@ -175,4 +160,19 @@ fn copy_and_run() -> Result {
     }
     std::fs::remove_dir_all(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("mydrv").is_ok());
+        assert!(check_name("gpio_pl061").is_ok());
+        for bad in ["", "MyDrv", "1drv", "my-drv", "lifetime", "a.b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(camel("gpio_pl061"), "GpioPl061");
+    }
 }
