@@ -98,6 +98,46 @@ pub fn build_guest(arch: Arch) -> Result<PathBuf> {
         .join("release/ktest"))
 }
 
+/// The architectures whose test machine has driver `name`'s device, from its manifest:
+///
+/// ```toml
+/// [package.metadata.ktest]
+/// arches = ["arm64"]
+/// ```
+///
+/// `None` (no such line): every architecture.
+fn suite_arches(name: &str) -> Option<Vec<String>> {
+    let dirs = std::fs::read_dir(util::root().join("drivers")).ok()?;
+    for dir in dirs.flatten() {
+        let Ok(manifest) = std::fs::read_to_string(dir.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let package = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_string());
+        if package.as_deref() != Some(name) {
+            continue;
+        }
+        let list = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("arches = "))?;
+        return Some(
+            list.trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|a| a.trim().trim_matches('"').to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        );
+    }
+    None
+}
+
+/// Whether driver `name`'s suite is requested on `arch` (see [`suite_arches`]).
+fn suite_runs_on(name: &str, arch: Arch) -> bool {
+    suite_arches(name).is_none_or(|arches| arches.iter().any(|a| a == arch.name()))
+}
+
 /// The busybox binary for guests of `arch`.
 fn busybox(arch: Arch) -> Result<PathBuf> {
     match arch {
@@ -178,7 +218,15 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let mut suites = vec!["selftests".to_string()];
     for m in modules.iter().filter(|m| m.name != "rust_selftests") {
         if opts.driver.as_ref().is_none_or(|d| *d == m.name) {
-            suites.push(m.name.clone());
+            if suite_runs_on(&m.name, arch) {
+                suites.push(m.name.clone());
+            } else {
+                eprintln!(
+                    "note: {} has no device on {arch}: its suite runs on {} only",
+                    m.name,
+                    suite_arches(&m.name).unwrap_or_default().join(", ")
+                );
+            }
         }
     }
     // Teardown and stalled-copy tests of the abstractions, across modules.

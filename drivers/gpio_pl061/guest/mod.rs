@@ -1,0 +1,302 @@
+//! Suite `gpio_pl061`: the PL061 of QEMU's arm64 `virt` machine, taken over from the built-in
+//! C driver (`pl061_gpio`) and given back at the end. Requested on arm64 only (the driver's
+//! `Cargo.toml` names the architectures); where the device is missing, the first test fails.
+
+mod uapi;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::devtest::Driver;
+use crate::harness::{
+    ensure, ensure_eq, expect_errno, expect_errno_in, run_suite, Context, Ctx, TestCase, TestResult,
+};
+use crate::ktap;
+use crate::module;
+use crate::sys::Errno;
+use uapi::{flag, Chip};
+
+/// Our module, and the directory its driver registration creates (there is no device node of
+/// a fixed name: the chip's number is dynamic).
+const DRIVER: Driver = Driver::new("gpio_pl061", "/sys/bus/amba/drivers/gpio_pl061");
+/// The PL061 on `virt` (0x09030000).
+const DEVICE: &str = "/sys/bus/amba/devices/9030000.pl061";
+/// The chip's label: its parent device's name, with either driver.
+const LABEL: &str = "9030000.pl061";
+/// The built-in C driver.
+const C_DRIVER: &str = "pl061_gpio";
+
+/// The tests, in order.
+pub const TESTS: [TestCase; 9] = [
+    TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
+    TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
+    TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
+    TestCase::new("outputs_driven_and_read_back", outputs_read_back),
+    TestCase::new("inputs_read", inputs_read),
+    TestCase::new("bad_requests_get_errors", bad_requests_get_errors),
+    TestCase::new("unload_frees_everything", |ctx| DRIVER.unload_cleanly(ctx)),
+    TestCase::new("load_unload_20_cycles_leak_nothing", cycles).timeout(Duration::from_secs(60)),
+    TestCase::new("c_driver_rebinds_and_works", c_driver_rebinds),
+];
+
+/// Runs the suite; returns `(passed, summary)`.
+pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
+    run_suite(ctx, out, "gpio_pl061", &TESTS, None)
+}
+
+fn write_attr(path: &str, value: &str) -> TestResult {
+    std::fs::write(path, value).context(format!("write {value:?} to {path}"))
+}
+
+/// The name of the driver bound to the PL061, if any.
+fn bound_driver() -> Option<String> {
+    let link = std::fs::read_link(format!("{DEVICE}/driver")).ok()?;
+    Some(link.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Waits (2 s × scale) until `driver` (or nothing) is bound to the PL061.
+fn wait_bound(ctx: &Ctx, driver: Option<&str>) -> TestResult {
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(2));
+    while bound_driver().as_deref() != driver {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "expected driver {driver:?} on {DEVICE}, found {:?}",
+            bound_driver()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// `/dev/gpiochipN` of the PL061 (the gpio device is a child of the AMBA device).
+fn chip_path() -> TestResult<String> {
+    let entries = std::fs::read_dir(DEVICE).context(format!("read_dir {DEVICE}"))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("gpiochip") && name[8..].bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(format!("/dev/{name}"));
+        }
+    }
+    Err(crate::harness::Failure::new(format!(
+        "no gpiochipN under {DEVICE}"
+    )))
+}
+
+fn open_chip() -> TestResult<Chip> {
+    let path = chip_path()?;
+    Chip::open(&path).context(format!("open {path}"))
+}
+
+/// Loads our module with the device's `driver_override` naming it: it binds at once.
+fn load_and_bind(ctx: &Ctx) -> TestResult {
+    write_attr(&format!("{DEVICE}/driver_override"), "gpio_pl061")?;
+    DRIVER.load(ctx, "")?;
+    wait_bound(ctx, Some("gpio_pl061"))
+}
+
+fn bind_ours(ctx: &Ctx) -> TestResult {
+    ensure!(
+        Path::new(DEVICE).exists(),
+        "{DEVICE} is missing: no PL061 on this machine"
+    );
+    if let Some(driver) = bound_driver() {
+        ensure_eq!(driver, C_DRIVER, "driver bound at boot");
+        write_attr(&format!("/sys/bus/amba/drivers/{C_DRIVER}/unbind"), LABEL)?;
+        wait_bound(ctx, None)?;
+    }
+    load_and_bind(ctx)
+}
+
+fn chip_and_lines_visible(_: &Ctx) -> TestResult {
+    let chip = open_chip()?;
+    let info = chip.info().context("GPIO_GET_CHIPINFO_IOCTL")?;
+    ensure_eq!(info.lines, 8, "line count");
+    ensure_eq!(info.label, LABEL, "label");
+    ensure_eq!(format!("/dev/{}", info.name), chip_path()?, "chip name");
+    for offset in 0..8 {
+        let line = chip
+            .line_info(offset)
+            .context(format!("GPIO_V2_GET_LINEINFO_IOCTL({offset})"))?;
+        ensure_eq!(line.offset, offset, "line info offset");
+        let dir = line.flags & (flag::INPUT | flag::OUTPUT);
+        ensure!(
+            dir == flag::INPUT || dir == flag::OUTPUT,
+            "line {offset}: flags {:#x} give no single direction",
+            line.flags
+        );
+        ensure!(
+            line.flags & flag::USED == 0,
+            "line {offset} is in use: {line:?}"
+        );
+    }
+    Ok(())
+}
+
+fn chip_visible_in_sysfs(_: &Ctx) -> TestResult {
+    // /sys/class/gpio/gpiochip<base> is named by the base, not by /dev/gpiochipN's index.
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/sys/class/gpio").context("read_dir /sys/class/gpio")? {
+        let path = e.context("readdir")?.path();
+        let label = std::fs::read_to_string(path.join("label")).unwrap_or_default();
+        if label.trim() == LABEL {
+            found.push(path);
+        }
+    }
+    ensure_eq!(found.len(), 1, "chips labelled {LABEL} in /sys/class/gpio");
+    let ngpio = std::fs::read_to_string(found[0].join("ngpio")).context("read ngpio")?;
+    ensure_eq!(ngpio.trim(), "8", "{}/ngpio", found[0].display());
+    let device = std::fs::canonicalize(found[0].join("device")).context("device link")?;
+    ensure_eq!(
+        device.file_name().map(|n| n.to_string_lossy().into_owned()),
+        Some(LABEL.to_string()),
+        "the sysfs chip's device"
+    );
+    Ok(())
+}
+
+fn outputs_read_back(_: &Ctx) -> TestResult {
+    let chip = open_chip()?;
+    let offsets = [0, 1, 2, 5];
+    let lines = chip
+        .request(&offsets, "ktest-out", flag::OUTPUT, Some(0b0101))
+        .context("request lines 0,1,2,5 as outputs")?;
+    ensure_eq!(lines.get(0b1111).context("get")?, 0b0101, "initial values");
+    for pattern in [0b1010u64, 0b1111, 0b0000, 0b1001] {
+        lines.set(0b1111, pattern).context("set")?;
+        ensure_eq!(
+            lines.get(0b1111).context("get")?,
+            pattern,
+            "values after set {pattern:#06b}"
+        );
+    }
+    // Setting some lines leaves the others alone (the data register's address mask).
+    lines.set(0b0010, 0b0010).context("set one")?;
+    ensure_eq!(
+        lines.get(0b1111).context("get")?,
+        0b1011,
+        "after setting line 1 only"
+    );
+    let info = chip.line_info(5).context("line info 5")?;
+    ensure!(
+        info.flags & (flag::OUTPUT | flag::USED) == flag::OUTPUT | flag::USED,
+        "line 5 should be a used output: {info:?}"
+    );
+    ensure_eq!(info.consumer, "ktest-out", "consumer of line 5");
+    Ok(())
+}
+
+fn inputs_read(_: &Ctx) -> TestResult {
+    let chip = open_chip()?;
+    let lines = chip
+        .request(&[3, 4, 6, 7], "ktest-in", flag::INPUT, None)
+        .context("request lines 3,4,6,7 as inputs")?;
+    let values = lines.get(0b1111).context("get")?;
+    // Line 3 is the power button, up while nobody presses it.
+    ensure_eq!(values & 1, 0, "line 3 (power button, released)");
+    let info = chip.line_info(3).context("line info 3")?;
+    ensure!(
+        info.flags & (flag::INPUT | flag::USED) == flag::INPUT | flag::USED,
+        "line 3 should be a used input: {info:?}"
+    );
+    expect_errno(
+        lines.set(0b1, 0b1),
+        Errno(libc::EPERM),
+        "set on an input request",
+    )?;
+    Ok(())
+}
+
+fn bad_requests_get_errors(_: &Ctx) -> TestResult {
+    let chip = open_chip()?;
+    expect_errno(
+        chip.line_info(8).map(drop),
+        Errno::EINVAL,
+        "line info of offset 8",
+    )?;
+    expect_errno(
+        chip.request(&[8], "bad", flag::INPUT, None).map(drop),
+        Errno::EINVAL,
+        "request of offset 8",
+    )?;
+    expect_errno(
+        chip.request(&[], "bad", flag::INPUT, None).map(drop),
+        Errno::EINVAL,
+        "request of no lines",
+    )?;
+    expect_errno(
+        chip.request(&[0], "bad", flag::INPUT | flag::OUTPUT, None)
+            .map(drop),
+        Errno::EINVAL,
+        "input and output at once",
+    )?;
+    let held = chip
+        .request(&[2], "holder", flag::OUTPUT, Some(1))
+        .context("request line 2")?;
+    expect_errno(
+        chip.request(&[2], "second", flag::INPUT, None).map(drop),
+        Errno::EBUSY,
+        "request of a line already requested",
+    )?;
+    expect_errno(
+        chip.request(&[0, 0], "twice", flag::INPUT, None).map(drop),
+        Errno::EBUSY,
+        "the same line twice in one request",
+    )?;
+    // A held line keeps the module loaded.
+    expect_errno_in(
+        module::unload("gpio_pl061"),
+        &[Errno::EAGAIN, Errno::EBUSY],
+        "rmmod while a line is held",
+    )?;
+    drop(held);
+    Ok(())
+}
+
+fn cycles(ctx: &Ctx) -> TestResult {
+    for round in 1..=20 {
+        load_and_bind(ctx).map_err(|f| f.context(&format!("round {round}: load")))?;
+        let chip = open_chip().map_err(|f| f.context(&format!("round {round}")))?;
+        let info = chip.info().context("GPIO_GET_CHIPINFO_IOCTL")?;
+        ensure_eq!(info.lines, 8, "round {round}: line count");
+        let lines = chip
+            .request(&[round % 8], "cycle", flag::OUTPUT, Some(1))
+            .context(format!("round {round}: request"))?;
+        ensure_eq!(
+            lines.get(1).context("get")?,
+            1,
+            "round {round}: output read back"
+        );
+        drop((lines, chip));
+        DRIVER
+            .unload_cleanly(ctx)
+            .map_err(|f| f.context(&format!("round {round}: unload")))?;
+        wait_bound(ctx, None)?;
+    }
+    Ok(())
+}
+
+fn c_driver_rebinds(ctx: &Ctx) -> TestResult {
+    ensure!(
+        !module::is_loaded("gpio_pl061"),
+        "our module is still loaded"
+    );
+    write_attr(&format!("{DEVICE}/driver_override"), "\n")?;
+    write_attr(&format!("/sys/bus/amba/drivers/{C_DRIVER}/bind"), LABEL)?;
+    wait_bound(ctx, Some(C_DRIVER))?;
+    let chip = open_chip()?;
+    let info = chip.info().context("GPIO_GET_CHIPINFO_IOCTL")?;
+    ensure_eq!(
+        (info.lines, info.label.as_str()),
+        (8, LABEL),
+        "the C driver's chip"
+    );
+    let lines = chip
+        .request(&[0, 1], "ktest-c", flag::OUTPUT, Some(0b10))
+        .context("request on the C driver's chip")?;
+    ensure_eq!(
+        lines.get(0b11).context("get")?,
+        0b10,
+        "C driver: values read back"
+    );
+    Ok(())
+}
