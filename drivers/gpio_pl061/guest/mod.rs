@@ -7,14 +7,14 @@ mod uapi;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::devtest::Driver;
+use crate::devtest::{self, Driver};
 use crate::harness::{
     ensure, ensure_eq, expect_errno, expect_errno_in, run_suite, Context, Ctx, TestCase, TestResult,
 };
 use crate::ktap;
 use crate::module;
 use crate::sys::Errno;
-use uapi::{flag, Chip};
+use uapi::{flag, Chip, EVENT_FALLING, EVENT_RISING};
 
 /// Our module, and the directory its driver registration creates (there is no device node of
 /// a fixed name: the chip's number is dynamic).
@@ -27,13 +27,18 @@ const LABEL: &str = "9030000.pl061";
 const C_DRIVER: &str = "pl061_gpio";
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 9] = [
+pub const TESTS: [TestCase; 10] = [
     TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
     TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
     TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
     TestCase::new("outputs_driven_and_read_back", outputs_read_back),
     TestCase::new("inputs_read", inputs_read),
     TestCase::new("bad_requests_get_errors", bad_requests_get_errors),
+    TestCase::new(
+        "host_powerdown_gives_rising_and_falling_edges",
+        powerdown_edges,
+    )
+    .timeout(Duration::from_secs(20)),
     TestCase::new("unload_frees_everything", |ctx| DRIVER.unload_cleanly(ctx)),
     TestCase::new("load_unload_20_cycles_leak_nothing", cycles).timeout(Duration::from_secs(60)),
     TestCase::new("c_driver_rebinds_and_works", c_driver_rebinds),
@@ -249,6 +254,43 @@ fn bad_requests_get_errors(_: &Ctx) -> TestResult {
         "rmmod while a line is held",
     )?;
     drop(held);
+    Ok(())
+}
+
+/// QMP `system_powerdown` (asked of the host) raises line 3 and drops it ~100 ms later: an
+/// interrupt through our irqchip for each edge, delivered as uAPI edge events.
+fn powerdown_edges(ctx: &Ctx) -> TestResult {
+    let chip = open_chip()?;
+    let mut lines = chip
+        .request(
+            &[3],
+            "ktest-edges",
+            flag::INPUT | flag::EDGE_RISING | flag::EDGE_FALLING,
+            None,
+        )
+        .context("request line 3 for both edges")?;
+    let info = chip.line_info(3).context("line info 3")?;
+    let edges = flag::EDGE_RISING | flag::EDGE_FALLING;
+    ensure_eq!(info.flags & edges, edges, "line 3's edge flags");
+    ensure!(
+        std::fs::read_to_string("/proc/interrupts")
+            .unwrap_or_default()
+            .contains("pl061"),
+        "/proc/interrupts lists no interrupt of the pl061 irqchip"
+    );
+    devtest::host_request("system_powerdown")?;
+    let wait_ms = ctx.scaled(Duration::from_secs(10)).as_millis() as i32;
+    let rising = lines.read_event(wait_ms).context("read edge event")?;
+    ensure_eq!(rising, Some((EVENT_RISING, 3)), "first event (id, offset)");
+    let falling = lines.read_event(wait_ms).context("read edge event")?;
+    ensure_eq!(
+        falling,
+        Some((EVENT_FALLING, 3)),
+        "second event (id, offset)"
+    );
+    let extra = lines.read_event(300).context("read edge event")?;
+    ensure_eq!(extra, None, "events after the button's release");
+    ensure_eq!(lines.get(1).context("get")?, 0, "line 3 after the release");
     Ok(())
 }
 

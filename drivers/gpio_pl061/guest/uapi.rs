@@ -1,8 +1,6 @@
 //! A small client of the GPIO character device's uAPI v2 (`<linux/gpio.h>`), built on byte
 //! arrays (the structs are encoded field by field at their C offsets).
 
-#![allow(dead_code)] // the edge-event helpers are for the interrupt tests
-
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
