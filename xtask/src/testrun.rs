@@ -146,7 +146,42 @@ fn busybox(arch: Arch) -> Result<PathBuf> {
     }
 }
 
-/// Writes the initramfs: `/init` (the runner), busybox, the modules.
+/// Debian's own libgpiod tools (bookworm's 1.6: v1 command lines) for the arm64 guest, whose
+/// `virt` machine has a PL061, and what they load: `(package, path in the package, path in the
+/// initramfs)`. Debian's ld.so searches the multiarch directories without an `ld.so.cache`.
+const GPIOD_FILES: &[(&str, &str, &str)] = &[
+    (
+        "gpiod:arm64/bookworm",
+        "usr/bin/gpiodetect",
+        "usr/bin/gpiodetect",
+    ),
+    (
+        "gpiod:arm64/bookworm",
+        "usr/bin/gpioinfo",
+        "usr/bin/gpioinfo",
+    ),
+    ("gpiod:arm64/bookworm", "usr/bin/gpioget", "usr/bin/gpioget"),
+    ("gpiod:arm64/bookworm", "usr/bin/gpioset", "usr/bin/gpioset"),
+    ("gpiod:arm64/bookworm", "usr/bin/gpiomon", "usr/bin/gpiomon"),
+    (
+        "libgpiod2:arm64/bookworm",
+        "usr/lib/aarch64-linux-gnu/libgpiod.so.2",
+        "usr/lib/aarch64-linux-gnu/libgpiod.so.2",
+    ),
+    (
+        "libc6:arm64",
+        "lib/aarch64-linux-gnu/libc.so.6",
+        "lib/aarch64-linux-gnu/libc.so.6",
+    ),
+    (
+        "libc6:arm64",
+        "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+        "lib/ld-linux-aarch64.so.1",
+    ),
+];
+
+/// Writes the initramfs: `/init` (the runner), busybox, the modules (and on arm64, the gpiod
+/// tools).
 pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> Result<PathBuf> {
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
@@ -165,6 +200,15 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
     }
     for m in modules {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
+    }
+    if arch == Arch::Arm64 {
+        for (package, from, to) in GPIOD_FILES {
+            let file = crate::deps::file_from_package(package, from)?;
+            // Programs and the dynamic loader (the kernel execs it) are executable.
+            let exec = to.starts_with("usr/bin/") || to.contains("/ld-linux");
+            let mode = if exec { 0o755 } else { 0o644 };
+            c.file(to, mode, &read(&file)?);
+        }
     }
     let path = run_dir(label).join("initramfs.cpio");
     util::write(&path, c.finish())?;

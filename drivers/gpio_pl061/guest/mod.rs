@@ -27,7 +27,7 @@ const LABEL: &str = "9030000.pl061";
 const C_DRIVER: &str = "pl061_gpio";
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 10] = [
+pub const TESTS: [TestCase; 13] = [
     TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
     TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
     TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
@@ -39,6 +39,10 @@ pub const TESTS: [TestCase; 10] = [
         powerdown_edges,
     )
     .timeout(Duration::from_secs(20)),
+    TestCase::new("gpiod_tools_list_our_chip", gpiod_tools_list_our_chip),
+    TestCase::new("gpioset_drives_and_gpioget_reads", gpioset_and_gpioget),
+    TestCase::new("gpiomon_sees_power_button_edges", gpiomon_edges)
+        .timeout(Duration::from_secs(20)),
     TestCase::new("unload_frees_everything", |ctx| DRIVER.unload_cleanly(ctx)),
     TestCase::new("load_unload_20_cycles_leak_nothing", cycles).timeout(Duration::from_secs(60)),
     TestCase::new("c_driver_rebinds_and_works", c_driver_rebinds),
@@ -291,6 +295,153 @@ fn powerdown_edges(ctx: &Ctx) -> TestResult {
     let extra = lines.read_event(300).context("read edge event")?;
     ensure_eq!(extra, None, "events after the button's release");
     ensure_eq!(lines.get(1).context("get")?, 0, "line 3 after the release");
+    Ok(())
+}
+
+/// Runs one of Debian's gpiod tools (libgpiod 1.6, in the arm64 initramfs) to completion;
+/// returns its stdout.
+fn gpiod_tool(tool: &str, args: &[&str]) -> TestResult<String> {
+    let out = std::process::Command::new(format!("/usr/bin/{tool}"))
+        .args(args)
+        .output()
+        .context(format!("run {tool} {}", args.join(" ")))?;
+    ensure!(
+        out.status.success(),
+        "{tool} {}: {} ({})",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `gpiochipN`, as the tools name it.
+fn chip_name() -> TestResult<String> {
+    Ok(chip_path()?.trim_start_matches("/dev/").to_string())
+}
+
+fn gpiod_tools_list_our_chip(_: &Ctx) -> TestResult {
+    let chip = chip_name()?;
+    let detect = gpiod_tool("gpiodetect", &[])?;
+    let expected = format!("{chip} [{LABEL}] (8 lines)");
+    ensure!(
+        detect.lines().any(|l| l.trim() == expected),
+        "gpiodetect does not list {expected:?}:\n{detect}"
+    );
+    let info = gpiod_tool("gpioinfo", &[&chip])?;
+    ensure!(
+        info.starts_with(&format!("{chip} - 8 lines:")),
+        "gpioinfo header:\n{info}"
+    );
+    ensure_eq!(
+        info.lines()
+            .filter(|l| l.trim_start().starts_with("line "))
+            .count(),
+        8,
+        "lines listed by gpioinfo"
+    );
+    Ok(())
+}
+
+/// The sysfs (legacy) view of line `offset` of our chip: exports it, returns `(direction,
+/// value)`, unexports it. Reading through sysfs leaves the direction alone.
+fn sysfs_line(offset: u32) -> TestResult<(String, String)> {
+    let mut base = None;
+    for e in std::fs::read_dir("/sys/class/gpio").context("read_dir /sys/class/gpio")? {
+        let path = e.context("readdir")?.path();
+        if std::fs::read_to_string(path.join("label"))
+            .unwrap_or_default()
+            .trim()
+            == LABEL
+        {
+            base = std::fs::read_to_string(path.join("base")).ok();
+        }
+    }
+    let base: u32 = base
+        .and_then(|b| b.trim().parse().ok())
+        .ok_or_else(|| crate::harness::Failure::new("no base for our chip in /sys/class/gpio"))?;
+    let gpio = base + offset;
+    write_attr("/sys/class/gpio/export", &gpio.to_string())?;
+    let read = |attr: &str| {
+        std::fs::read_to_string(format!("/sys/class/gpio/gpio{gpio}/{attr}"))
+            .map(|s| s.trim().to_string())
+            .context(format!("read gpio{gpio}/{attr}"))
+    };
+    let result = read("direction").and_then(|d| Ok((d, read("value")?)));
+    write_attr("/sys/class/gpio/unexport", &gpio.to_string())?;
+    result
+}
+
+fn gpioset_and_gpioget(_: &Ctx) -> TestResult {
+    let chip = chip_name()?;
+    for value in ["1", "0", "1"] {
+        gpiod_tool("gpioset", &[&chip, &format!("6={value}")])?;
+        ensure_eq!(
+            sysfs_line(6)?,
+            ("out".to_string(), value.to_string()),
+            "line 6 (direction, value) in sysfs after gpioset 6={value}"
+        );
+    }
+    ensure_eq!(
+        gpiod_tool("gpioget", &[&chip, "3"])?.trim(),
+        "0",
+        "gpioget of line 3 (the released power button)"
+    );
+    let bad = std::process::Command::new("/usr/bin/gpioget")
+        .args([chip.as_str(), "8"])
+        .output()
+        .context("run gpioget on offset 8")?;
+    ensure!(!bad.status.success(), "gpioget of offset 8 succeeded");
+    Ok(())
+}
+
+fn gpiomon_edges(ctx: &Ctx) -> TestResult {
+    let chip = chip_name()?;
+    let mut child = std::process::Command::new("/usr/bin/gpiomon")
+        .args(["-n", "2", "-r", "-f", &chip, "3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("spawn gpiomon")?;
+    // Wait until gpiomon holds the line, then ask the host to press the button.
+    let chip_fd = open_chip()?;
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(5));
+    while chip_fd
+        .line_info(3)
+        .map(|i| i.flags & flag::USED == 0)
+        .unwrap_or(true)
+    {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(crate::harness::Failure::new(
+                "gpiomon did not request line 3 within 5 s",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    devtest::host_request("system_powerdown")?;
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(10));
+    while child.try_wait().context("wait for gpiomon")?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(crate::harness::Failure::new(
+                "gpiomon saw fewer than 2 events in 10 s",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().context("gpiomon output")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success(), "gpiomon: {}\n{text}", out.status);
+    let events: Vec<&str> = text.lines().filter(|l| l.contains("EDGE")).collect();
+    ensure!(
+        events.len() == 2
+            && events[0].contains("RISING EDGE")
+            && events[1].contains("FALLING EDGE")
+            && events.iter().all(|e| e.contains("offset: 3")),
+        "gpiomon's events, expected a rising then a falling edge of line 3:\n{text}"
+    );
     Ok(())
 }
 
