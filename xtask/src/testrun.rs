@@ -237,6 +237,38 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
     }
 }
 
+/// The kernel's own modules that driver suites use as consumers, where the kernel ships them
+/// (Debian's package tree next to the image): on arm64, `gpio_keys` (the `virt` power button
+/// on PL061 line 3) and `evdev` (its `/dev/input/eventN`). Neither has module dependencies.
+/// They go into the initramfs only; they are not ours, so no module check runs on them.
+fn stock_modules(kernel: &Kernel) -> Vec<Built> {
+    if kernel.arch != Arch::Arm64 {
+        return Vec::new();
+    }
+    let Some(root) = kernel
+        .image
+        .as_ref()
+        .and_then(|i| i.parent()?.parent().map(Path::to_path_buf))
+    else {
+        return Vec::new();
+    };
+    let tree = root
+        .join("lib/modules")
+        .join(&kernel.release)
+        .join("kernel");
+    [
+        ("gpio_keys", "drivers/input/keyboard/gpio_keys.ko"),
+        ("evdev", "drivers/input/evdev.ko"),
+    ]
+    .into_iter()
+    .map(|(name, path)| Built {
+        name: name.to_string(),
+        ko: tree.join(path),
+    })
+    .filter(|m| m.ko.is_file())
+    .collect()
+}
+
 /// Runs the QEMU tests of one architecture; returns one record per test.
 pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Record>> {
     let arch = kernel.arch;
@@ -244,7 +276,9 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let scale = opts.timeout_scale.max(1);
     let mut records = ko_checks(kernel, label, modules);
     let runner = build_guest(arch)?;
-    let initrd = initramfs(arch, label, modules, &runner)?;
+    let mut files = modules.to_vec();
+    files.extend(stock_modules(kernel));
+    let initrd = initramfs(arch, label, &files, &runner)?;
     let image = boot_image(kernel)?;
     let boot = |name: &str, suites: &str, timeout: u32| {
         boot(

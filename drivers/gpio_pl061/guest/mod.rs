@@ -27,7 +27,7 @@ const LABEL: &str = "9030000.pl061";
 const C_DRIVER: &str = "pl061_gpio";
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 13] = [
+pub const TESTS: [TestCase; 14] = [
     TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
     TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
     TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
@@ -43,6 +43,7 @@ pub const TESTS: [TestCase; 13] = [
     TestCase::new("gpioset_drives_and_gpioget_reads", gpioset_and_gpioget),
     TestCase::new("gpiomon_sees_power_button_edges", gpiomon_edges)
         .timeout(Duration::from_secs(20)),
+    TestCase::new("gpio_keys_reports_key_power", gpio_keys_power).timeout(Duration::from_secs(20)),
     TestCase::new("unload_frees_everything", |ctx| DRIVER.unload_cleanly(ctx)),
     TestCase::new("load_unload_20_cycles_leak_nothing", cycles).timeout(Duration::from_secs(60)),
     TestCase::new("c_driver_rebinds_and_works", c_driver_rebinds),
@@ -442,6 +443,97 @@ fn gpiomon_edges(ctx: &Ctx) -> TestResult {
             && events.iter().all(|e| e.contains("offset: 3")),
         "gpiomon's events, expected a rising then a falling edge of line 3:\n{text}"
     );
+    Ok(())
+}
+
+/// `EV_KEY` and `KEY_POWER` of `<linux/input-event-codes.h>`.
+const EV_KEY: u16 = 1;
+const KEY_POWER: u16 = 116;
+/// `struct input_event` on a 64-bit kernel: a `timeval`, type, code, value.
+const INPUT_EVENT_SIZE: usize = 24;
+
+/// Debian's stock gpio_keys (a module on arm64) as a kernel consumer of our chip: it finds line 3
+/// through the device tree's `gpio-keys` node, takes its interrupt through our irqchip, and
+/// reports KEY_POWER press and release (read through evdev) when the host presses the button.
+fn gpio_keys_power(ctx: &Ctx) -> TestResult {
+    for m in ["evdev", "gpio_keys"] {
+        if !module::is_loaded(m) {
+            module::load(&format!("/lib/modules/{m}.ko"), "")
+                .map_err(|e| crate::harness::Failure::new(e.to_string()))?;
+        }
+    }
+    let result = gpio_keys_events(ctx);
+    for m in ["gpio_keys", "evdev"] {
+        module::unload_retrying(m, ctx.scaled(Duration::from_secs(2)))
+            .context(format!("rmmod {m}"))?;
+    }
+    result?;
+    let info = open_chip()?.line_info(3).context("line info 3")?;
+    ensure!(
+        info.flags & flag::USED == 0,
+        "line 3 still used after rmmod gpio_keys: {info:?}"
+    );
+    Ok(())
+}
+
+fn gpio_keys_events(ctx: &Ctx) -> TestResult {
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(5));
+    let node = loop {
+        let mut names = Vec::new();
+        for e in std::fs::read_dir("/sys/class/input").context("read_dir /sys/class/input")? {
+            let e = e.context("readdir")?;
+            let dev = e.file_name().to_string_lossy().into_owned();
+            let name = std::fs::read_to_string(e.path().join("device/name")).unwrap_or_default();
+            if dev.starts_with("event") && name.trim() == "gpio-keys" {
+                names.clear();
+                names.push(format!("/dev/input/{dev}"));
+                break;
+            }
+            names.push(format!("{dev}: {}", name.trim()));
+        }
+        if let [node] = &names[..] {
+            if node.starts_with("/dev/input/") && Path::new(node).exists() {
+                break node.clone();
+            }
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no gpio-keys event device within 5 s (input devices: {names:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let info = open_chip()?.line_info(3).context("line info 3")?;
+    ensure!(
+        info.flags & flag::USED != 0,
+        "line 3 is not requested by gpio_keys: {info:?}"
+    );
+    let mut events = std::fs::File::open(&node).context(format!("open {node}"))?;
+    devtest::host_request("system_powerdown")?;
+    let mut values = Vec::new();
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(10));
+    while values.len() < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        ensure!(
+            !left.is_zero(),
+            "KEY_POWER values within 10 s: {values:?}, expected [1, 0]"
+        );
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let ready = crate::sys::poll(events.as_fd(), libc::POLLIN, left.as_millis() as i32)
+            .context("poll the event device")?;
+        if ready == 0 {
+            continue;
+        }
+        let mut buf = [0u8; INPUT_EVENT_SIZE];
+        events.read_exact(&mut buf).context("read an input event")?;
+        let ty = u16::from_ne_bytes([buf[16], buf[17]]);
+        let code = u16::from_ne_bytes([buf[18], buf[19]]);
+        let value = i32::from_ne_bytes(buf[20..24].try_into().unwrap());
+        if ty == EV_KEY && code == KEY_POWER {
+            values.push(value);
+        }
+    }
+    ensure_eq!(values, [1, 0], "KEY_POWER values (press, release)");
     Ok(())
 }
 
