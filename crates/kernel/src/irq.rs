@@ -84,3 +84,26 @@ pub(crate) unsafe fn chained(desc: *mut bindings::irq_desc, f: impl FnOnce()) {
     let _exit = Exit(chip, desc);
     f();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_decode_and_mixed_requests_fail() {
+        let (r, f) = (
+            bindings::IRQ_TYPE_EDGE_RISING,
+            bindings::IRQ_TYPE_EDGE_FALLING,
+        );
+        let (h, l) = (bindings::IRQ_TYPE_LEVEL_HIGH, bindings::IRQ_TYPE_LEVEL_LOW);
+        assert_eq!(Trigger::from_bits(0), Ok(Trigger::None));
+        assert_eq!(Trigger::from_bits(r), Ok(Trigger::EdgeRising));
+        assert_eq!(Trigger::from_bits(f), Ok(Trigger::EdgeFalling));
+        assert_eq!(Trigger::from_bits(r | f), Ok(Trigger::EdgeBoth));
+        assert_eq!(Trigger::from_bits(h), Ok(Trigger::LevelHigh));
+        assert_eq!(Trigger::from_bits(l), Ok(Trigger::LevelLow));
+        for mixed in [r | h, f | l, h | l, r | f | h] {
+            assert_eq!(Trigger::from_bits(mixed), Err(EINVAL), "{mixed:#x}");
+        }
+    }
+}

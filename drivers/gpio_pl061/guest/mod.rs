@@ -27,7 +27,7 @@ const LABEL: &str = "9030000.pl061";
 const C_DRIVER: &str = "pl061_gpio";
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 14] = [
+pub const TESTS: [TestCase; 16] = [
     TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
     TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
     TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
@@ -39,6 +39,9 @@ pub const TESTS: [TestCase; 14] = [
         powerdown_edges,
     )
     .timeout(Duration::from_secs(20)),
+    TestCase::new("single_edge_triggers_report_one_edge", single_edges)
+        .timeout(Duration::from_secs(30)),
+    TestCase::new("unbind_and_rebind_ours", unbind_and_rebind),
     TestCase::new("gpiod_tools_list_our_chip", gpiod_tools_list_our_chip),
     TestCase::new("gpioset_drives_and_gpioget_reads", gpioset_and_gpioget),
     TestCase::new("gpiomon_sees_power_button_edges", gpiomon_edges)
@@ -296,6 +299,56 @@ fn powerdown_edges(ctx: &Ctx) -> TestResult {
     let extra = lines.read_event(300).context("read edge event")?;
     ensure_eq!(extra, None, "events after the button's release");
     ensure_eq!(lines.get(1).context("get")?, 0, "line 3 after the release");
+    Ok(())
+}
+
+/// Rising-only and falling-only requests (the irqchip's single-edge types): one press of the
+/// button reports exactly the one edge asked for.
+fn single_edges(ctx: &Ctx) -> TestResult {
+    let chip = open_chip()?;
+    let wait_ms = ctx.scaled(Duration::from_secs(10)).as_millis() as i32;
+    for (edge, id, what) in [
+        (flag::EDGE_RISING, EVENT_RISING, "rising"),
+        (flag::EDGE_FALLING, EVENT_FALLING, "falling"),
+    ] {
+        let mut lines = chip
+            .request(&[3], "ktest-edge", flag::INPUT | edge, None)
+            .context(format!("request line 3 for {what} edges"))?;
+        devtest::host_request("system_powerdown")?;
+        let event = lines.read_event(wait_ms).context("read edge event")?;
+        ensure_eq!(
+            event,
+            Some((id, 3)),
+            "{what} only: first event (id, offset)"
+        );
+        // The other edge follows ~100 ms after the first: it must not be reported.
+        let extra = lines.read_event(600).context("read edge event")?;
+        ensure_eq!(extra, None, "{what} only: events after the press");
+    }
+    Ok(())
+}
+
+/// Unbinding our driver from the device removes the chip (the module stays); binding it again
+/// probes a fresh one.
+fn unbind_and_rebind(ctx: &Ctx) -> TestResult {
+    write_attr("/sys/bus/amba/drivers/gpio_pl061/unbind", LABEL)?;
+    wait_bound(ctx, None)?;
+    ensure!(
+        chip_path().is_err(),
+        "a gpiochip is left under {DEVICE} after unbind"
+    );
+    ensure!(
+        module::is_loaded("gpio_pl061"),
+        "unbind unloaded the module"
+    );
+    write_attr("/sys/bus/amba/drivers/gpio_pl061/bind", LABEL)?;
+    wait_bound(ctx, Some("gpio_pl061"))?;
+    let info = open_chip()?.info().context("GPIO_GET_CHIPINFO_IOCTL")?;
+    ensure_eq!(
+        (info.lines, info.label.as_str()),
+        (8, LABEL),
+        "the rebound chip"
+    );
     Ok(())
 }
 
