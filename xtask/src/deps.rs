@@ -165,11 +165,12 @@ fn ensure_foreign_arch(arch: &str) -> Result {
 }
 
 /// A file from a Debian package of another architecture, downloaded and unpacked under
-/// `target/debs/` (not installed): e.g. the arm64 busybox for arm64 guests.
+/// `target/debs/` (not installed): e.g. the arm64 busybox for arm64 guests. `package` may name
+/// a release (`gpiod:arm64/bookworm`), as `apt-get download` reads it.
 pub fn file_from_package(package: &str, path: &str) -> Result<std::path::PathBuf> {
     let dir = util::root()
         .join("target/debs")
-        .join(package.replace(':', "_"));
+        .join(package.replace([':', '/'], "_"));
     let file = dir.join(path.trim_start_matches('/'));
     if file.exists() {
         return Ok(file);

@@ -2,11 +2,17 @@
 //!
 //! The guest is the `q35` machine on x86_64 and `virt` on arm64. Acceleration is TCG unless KVM
 //! provably works (see [`kvm_usable`]); `XTASK_ACCEL=tcg|kvm` overrides the choice.
+//!
+//! Non-interactive boots also get a QMP socket (`<log>.qmp`), through which the runner acts on
+//! the machine when the guest asks: a line `ktest: host-request <command>` on the serial
+//! console (for a command in [`HOST_REQUESTS`]) makes the host execute that QMP command, e.g.
+//! `system_powerdown`, which on `virt` raises the PL061's line 3 (the power button).
 
 use crate::arch::Arch;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::OnceLock;
@@ -15,6 +21,12 @@ use std::time::{Duration, Instant};
 
 /// The line a guest prints right before powering off; QEMU is killed if it lingers after it.
 pub const POWEROFF_MARKER: &str = "ktest: poweroff";
+
+/// The prefix of a guest's request for a host action (see the module documentation).
+pub const HOST_REQUEST: &str = "ktest: host-request ";
+
+/// The QMP commands (without arguments) a guest may ask for.
+pub const HOST_REQUESTS: &[&str] = &["system_powerdown"];
 
 /// How long QEMU may take to exit after the guest printed [`POWEROFF_MARKER`].
 const POWEROFF_GRACE: Duration = Duration::from_secs(5);
@@ -130,8 +142,78 @@ pub fn command(boot: &Boot) -> Command {
     } else {
         c.args(["-serial", "stdio", "-monitor", "none"]);
     }
+    if !boot.interactive {
+        let qmp = qmp_socket(boot);
+        c.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()));
+    }
     c.args(&boot.extra_args);
     c
+}
+
+/// The QMP socket of a non-interactive boot: next to its serial log.
+fn qmp_socket(boot: &Boot) -> PathBuf {
+    boot.log.with_extension("qmp")
+}
+
+/// Connects to QEMU's QMP socket and executes `command` (no arguments); returns its `return`
+/// value. Events QEMU sends meanwhile are skipped.
+pub fn qmp_execute(socket: &Path, command: &str) -> io::Result<serde_json::Value> {
+    let stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut read_message = || -> io::Result<serde_json::Value> {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::other("QMP: connection closed"));
+        }
+        Ok(serde_json::from_str(&line)?)
+    };
+    let greeting = read_message()?;
+    if greeting.get("QMP").is_none() {
+        return Err(io::Error::other(format!(
+            "QMP: unexpected greeting {greeting}"
+        )));
+    }
+    let mut result = serde_json::Value::Null;
+    for execute in ["qmp_capabilities", command] {
+        let request = serde_json::json!({ "execute": execute });
+        writeln!(writer, "{request}")?;
+        result = loop {
+            let reply = read_message()?;
+            if let Some(value) = reply.get("return") {
+                break value.clone();
+            }
+            if let Some(error) = reply.get("error") {
+                return Err(io::Error::other(format!("QMP {execute}: {error}")));
+            }
+            // An asynchronous event (`{"event": ...}`): not our reply.
+        };
+    }
+    Ok(result)
+}
+
+/// Executes the host request in a serial `line`, if it is one (see [`HOST_REQUEST`]), on a
+/// thread of its own so the serial output keeps flowing; refusals and failures are reported on
+/// stderr (the guest's test notices the missing effect).
+fn serve_host_request(line: &str, socket: &Path) {
+    let Some(command) = line
+        .find(HOST_REQUEST)
+        .map(|at| line[at + HOST_REQUEST.len()..].trim())
+    else {
+        return;
+    };
+    if !HOST_REQUESTS.contains(&command) {
+        eprintln!("note: the guest asked for {command:?}, which is not an allowed host request");
+        return;
+    }
+    let (socket, command) = (socket.to_path_buf(), command.to_string());
+    thread::spawn(move || {
+        if let Err(e) = qmp_execute(&socket, &command) {
+            eprintln!("note: host request {command}: {e}");
+        }
+    });
 }
 
 /// Renders a command line for messages.
@@ -161,6 +243,7 @@ enum Event {
 pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     let mut cmd = command(boot);
     let shown = show(&cmd);
+    let _ = fs::remove_file(qmp_socket(boot)); // a stale socket of an earlier run
     let ctx = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     if let Some(dir) = boot.log.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| ctx(&format!("creating {}", dir.display()), e))?;
@@ -184,6 +267,7 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     let mut stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     let echo = boot.interactive;
+    let qmp = (!boot.interactive).then(|| qmp_socket(boot));
     let reader = thread::spawn(move || -> io::Result<String> {
         let mut serial = String::new();
         let mut pending = Vec::new();
@@ -210,6 +294,9 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
                 let line = line.trim_end_matches('\r');
                 if line.trim_end().ends_with(POWEROFF_MARKER) {
                     let _ = tx.send(Event::Marker);
+                }
+                if let Some(qmp) = &qmp {
+                    serve_host_request(line, qmp);
                 }
                 serial.push_str(line);
                 serial.push('\n');
@@ -268,6 +355,7 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
                 e,
             )
         })?;
+    let _ = fs::remove_file(qmp_socket(boot));
     Ok(BootOutput {
         serial,
         timed_out,

@@ -98,6 +98,46 @@ pub fn build_guest(arch: Arch) -> Result<PathBuf> {
         .join("release/ktest"))
 }
 
+/// The architectures whose test machine has driver `name`'s device, from its manifest:
+///
+/// ```toml
+/// [package.metadata.ktest]
+/// arches = ["arm64"]
+/// ```
+///
+/// `None` (no such line): every architecture.
+fn suite_arches(name: &str) -> Option<Vec<String>> {
+    let dirs = std::fs::read_dir(util::root().join("drivers")).ok()?;
+    for dir in dirs.flatten() {
+        let Ok(manifest) = std::fs::read_to_string(dir.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let package = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_string());
+        if package.as_deref() != Some(name) {
+            continue;
+        }
+        let list = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("arches = "))?;
+        return Some(
+            list.trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|a| a.trim().trim_matches('"').to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        );
+    }
+    None
+}
+
+/// Whether driver `name`'s suite is requested on `arch` (see [`suite_arches`]).
+fn suite_runs_on(name: &str, arch: Arch) -> bool {
+    suite_arches(name).is_none_or(|arches| arches.iter().any(|a| a == arch.name()))
+}
+
 /// The busybox binary for guests of `arch`.
 fn busybox(arch: Arch) -> Result<PathBuf> {
     match arch {
@@ -106,7 +146,42 @@ fn busybox(arch: Arch) -> Result<PathBuf> {
     }
 }
 
-/// Writes the initramfs: `/init` (the runner), busybox, the modules.
+/// Debian's own libgpiod tools (bookworm's 1.6: v1 command lines) for the arm64 guest, whose
+/// `virt` machine has a PL061, and what they load: `(package, path in the package, path in the
+/// initramfs)`. Debian's ld.so searches the multiarch directories without an `ld.so.cache`.
+const GPIOD_FILES: &[(&str, &str, &str)] = &[
+    (
+        "gpiod:arm64/bookworm",
+        "usr/bin/gpiodetect",
+        "usr/bin/gpiodetect",
+    ),
+    (
+        "gpiod:arm64/bookworm",
+        "usr/bin/gpioinfo",
+        "usr/bin/gpioinfo",
+    ),
+    ("gpiod:arm64/bookworm", "usr/bin/gpioget", "usr/bin/gpioget"),
+    ("gpiod:arm64/bookworm", "usr/bin/gpioset", "usr/bin/gpioset"),
+    ("gpiod:arm64/bookworm", "usr/bin/gpiomon", "usr/bin/gpiomon"),
+    (
+        "libgpiod2:arm64/bookworm",
+        "usr/lib/aarch64-linux-gnu/libgpiod.so.2",
+        "usr/lib/aarch64-linux-gnu/libgpiod.so.2",
+    ),
+    (
+        "libc6:arm64",
+        "lib/aarch64-linux-gnu/libc.so.6",
+        "lib/aarch64-linux-gnu/libc.so.6",
+    ),
+    (
+        "libc6:arm64",
+        "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+        "lib/ld-linux-aarch64.so.1",
+    ),
+];
+
+/// Writes the initramfs: `/init` (the runner), busybox, the modules (and on arm64, the gpiod
+/// tools).
 pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> Result<PathBuf> {
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
@@ -125,6 +200,15 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
     }
     for m in modules {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
+    }
+    if arch == Arch::Arm64 {
+        for (package, from, to) in GPIOD_FILES {
+            let file = crate::deps::file_from_package(package, from)?;
+            // Programs and the dynamic loader (the kernel execs it) are executable.
+            let exec = to.starts_with("usr/bin/") || to.contains("/ld-linux");
+            let mode = if exec { 0o755 } else { 0o644 };
+            c.file(to, mode, &read(&file)?);
+        }
     }
     let path = run_dir(label).join("initramfs.cpio");
     util::write(&path, c.finish())?;
@@ -153,6 +237,38 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
     }
 }
 
+/// The kernel's own modules that driver suites use as consumers, where the kernel ships them
+/// (Debian's package tree next to the image): on arm64, `gpio_keys` (the `virt` power button
+/// on PL061 line 3) and `evdev` (its `/dev/input/eventN`). Neither has module dependencies.
+/// They go into the initramfs only; they are not ours, so no module check runs on them.
+fn stock_modules(kernel: &Kernel) -> Vec<Built> {
+    if kernel.arch != Arch::Arm64 {
+        return Vec::new();
+    }
+    let Some(root) = kernel
+        .image
+        .as_ref()
+        .and_then(|i| i.parent()?.parent().map(Path::to_path_buf))
+    else {
+        return Vec::new();
+    };
+    let tree = root
+        .join("lib/modules")
+        .join(&kernel.release)
+        .join("kernel");
+    [
+        ("gpio_keys", "drivers/input/keyboard/gpio_keys.ko"),
+        ("evdev", "drivers/input/evdev.ko"),
+    ]
+    .into_iter()
+    .map(|(name, path)| Built {
+        name: name.to_string(),
+        ko: tree.join(path),
+    })
+    .filter(|m| m.ko.is_file())
+    .collect()
+}
+
 /// Runs the QEMU tests of one architecture; returns one record per test.
 pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Record>> {
     let arch = kernel.arch;
@@ -160,7 +276,9 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let scale = opts.timeout_scale.max(1);
     let mut records = ko_checks(kernel, label, modules);
     let runner = build_guest(arch)?;
-    let initrd = initramfs(arch, label, modules, &runner)?;
+    let mut files = modules.to_vec();
+    files.extend(stock_modules(kernel));
+    let initrd = initramfs(arch, label, &files, &runner)?;
     let image = boot_image(kernel)?;
     let boot = |name: &str, suites: &str, timeout: u32| {
         boot(
@@ -178,7 +296,15 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let mut suites = vec!["selftests".to_string()];
     for m in modules.iter().filter(|m| m.name != "rust_selftests") {
         if opts.driver.as_ref().is_none_or(|d| *d == m.name) {
-            suites.push(m.name.clone());
+            if suite_runs_on(&m.name, arch) {
+                suites.push(m.name.clone());
+            } else {
+                eprintln!(
+                    "note: {} has no device on {arch}: its suite runs on {} only",
+                    m.name,
+                    suite_arches(&m.name).unwrap_or_default().join(", ")
+                );
+            }
         }
     }
     // Teardown and stalled-copy tests of the abstractions, across modules.

@@ -7,7 +7,9 @@
 //! One file per kernel concept: [`module`](mod@module) (declaring a module, parameters), [`print`]
 //! (printk), [`error`] (errno), [`alloc`] (`KBox`, `KVec`, `KVVec`: fallible allocation with the
 //! GFP flags at every call), [`uaccess`] (user memory), [`sync`] (`Arc`, mutex, spinlock, wait
-//! queues), [`file`](mod@file), [`miscdev`] (misc character devices), [`ioctl`] (typed ioctl numbers),
+//! queues), [`file`](mod@file), [`miscdev`] (misc character devices), [`ioctl`] (typed ioctl numbers), [`device`],
+//! [`amba`] (AMBA bus drivers), [`io`] (MMIO regions and typed registers), [`gpio`] (GPIO
+//! controllers and their irqchips), [`irq`] (trigger types, flow and chained handlers),
 //! [`panic`](mod@panic), and [`selftest`] (scaffolding for the layer's own self-tests, not for drivers).
 
 #![cfg_attr(not(test), no_std)]
@@ -15,9 +17,14 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod amba;
+pub mod device;
 pub mod error;
 pub mod file;
+pub mod gpio;
+pub mod io;
 pub mod ioctl;
+pub mod irq;
 pub mod miscdev;
 pub mod module;
 pub mod panic;

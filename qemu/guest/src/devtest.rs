@@ -144,3 +144,18 @@ pub fn expect_no_seek(fd: BorrowedFd<'_>) -> TestResult {
     }
     Ok(())
 }
+
+/// Asks the host runner to act on the machine: prints `ktest: host-request <command>` on the
+/// serial console, which `cargo xtask qemu-test` answers by executing the QMP `command` (one of
+/// those it allows, e.g. `system_powerdown`). Returns once the line is written; the effect
+/// follows shortly after (the test waits for it).
+pub fn host_request(command: &str) -> TestResult {
+    use std::io::Write;
+    let mut console = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/console")
+        .context("open /dev/console")?;
+    console
+        .write_all(format!("\nktest: host-request {command}\n").as_bytes())
+        .context("write the host request to /dev/console")
+}
