@@ -15,18 +15,23 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod device;
+pub mod dma;
 pub mod error;
 pub mod file;
+pub mod io;
 pub mod ioctl;
 pub mod miscdev;
 pub mod module;
 pub mod panic;
+pub mod pci;
 pub mod print;
 #[doc(hidden)]
 pub mod selftest;
 pub mod str;
 pub mod sync;
 pub mod task;
+pub mod time;
 pub mod uaccess;
 
 pub use error::{code, Error, Result};
