@@ -15,12 +15,14 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod block;
 pub mod device;
 pub mod dma;
 pub mod error;
 pub mod file;
 pub mod io;
 pub mod ioctl;
+pub mod irq;
 pub mod miscdev;
 pub mod module;
 pub mod panic;

@@ -23,11 +23,13 @@
 //! `__mod_pci__<module>_device_table`, so modpost writes `alias=pci:...` lines into the module
 //! and udev/modprobe can load it for a matching device.
 
-use crate::alloc::{Gfp, KBox};
+use crate::alloc::{Gfp, KBox, KVec};
 use crate::device;
 use crate::error::{code::*, to_result, Error, Result};
 use crate::io::IoMem;
+use crate::irq;
 use crate::module::ThisModule;
+use crate::sync::Arc;
 use core::cell::{Cell, UnsafeCell};
 use core::ffi::{c_int, CStr};
 use core::marker::{PhantomData, PhantomPinned};
@@ -208,6 +210,45 @@ impl Device {
         crate::dma::set_mask_and_coherent(&self.as_device(), bits)
     }
 
+    /// Allocates between `min` and `max` interrupt vectors of the kinds in `kinds` (the PCI
+    /// core tries MSI-X, then MSI, then the legacy pin, as allowed). Handlers are registered on
+    /// them with [`IrqVectors::request`]; dropping the value frees the handlers, then the
+    /// vectors.
+    pub fn alloc_irq_vectors<T: irq::Handler>(
+        &self,
+        min: u32,
+        max: u32,
+        kinds: IrqKinds,
+    ) -> Result<IrqVectors<T>> {
+        if !self.enabled.get() {
+            return Err(EINVAL);
+        }
+        // SAFETY: live and enabled; no affinity descriptor.
+        let n = unsafe {
+            bindings::pci_alloc_irq_vectors_affinity(
+                self.pdev,
+                min,
+                max,
+                kinds.0,
+                core::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        // SAFETY: live.
+        let msix = unsafe { bindings::rust_helper_pci_msix_enabled(self.pdev) };
+        Ok(IrqVectors {
+            handlers: KVec::new(),
+            vectors: Vectors {
+                _dev: self.as_device(),
+                pdev: self.pdev,
+                count: n as u32,
+                msix,
+            },
+        })
+    }
+
     /// Requests memory BAR `bar` for `name` and maps all of it; fails with `ENODEV` unless it
     /// is a memory BAR of at least `SIZE` bytes. The region is unmapped and released when the
     /// returned [`Bar`] is dropped.
@@ -284,6 +325,94 @@ impl<const SIZE: usize> Drop for Bar<SIZE> {
             bindings::pci_iounmap(self.pdev, self.io.addr());
             bindings::pci_release_selected_regions(self.pdev, 1 << self.bar);
         }
+    }
+}
+
+/// Kinds of interrupt vectors to try.
+#[derive(Clone, Copy, Debug)]
+pub struct IrqKinds(u32);
+
+impl IrqKinds {
+    /// MSI-X.
+    pub const MSIX: IrqKinds = IrqKinds(bindings::PCI_IRQ_MSIX);
+    /// MSI.
+    pub const MSI: IrqKinds = IrqKinds(bindings::PCI_IRQ_MSI);
+    /// The legacy interrupt pin (INTx).
+    pub const LEGACY: IrqKinds = IrqKinds(bindings::PCI_IRQ_LEGACY);
+    /// Any of them, best first.
+    pub const ALL: IrqKinds =
+        IrqKinds(bindings::PCI_IRQ_MSIX | bindings::PCI_IRQ_MSI | bindings::PCI_IRQ_LEGACY);
+}
+
+/// Interrupt vectors of a function and the handlers registered on them. The handlers are freed
+/// first (field order), then the vectors.
+pub struct IrqVectors<T: irq::Handler> {
+    handlers: KVec<irq::Registration<T>>,
+    vectors: Vectors,
+}
+
+/// # Invariants
+/// `count` vectors are allocated for `pdev` (kept allocated by `_dev`) until dropped.
+struct Vectors {
+    _dev: device::Device,
+    pdev: *mut bindings::pci_dev,
+    count: u32,
+    msix: bool,
+}
+
+// SAFETY: the pointer is only used to free the vectors in `drop` and to look up vector numbers,
+// which the PCI core allows from any process context.
+unsafe impl Send for Vectors {}
+// SAFETY: see `Send`.
+unsafe impl Sync for Vectors {}
+
+impl Drop for Vectors {
+    fn drop(&mut self) {
+        // SAFETY: allocated (type invariant); every handler on them was freed before (the
+        // `handlers` field of `IrqVectors` drops first).
+        unsafe { bindings::pci_free_irq_vectors(self.pdev) };
+    }
+}
+
+impl<T: irq::Handler> IrqVectors<T> {
+    /// How many vectors were allocated.
+    pub fn count(&self) -> u32 {
+        self.vectors.count
+    }
+
+    /// Whether they are MSI-X vectors (masked per vector; pin and MSI interrupts of an NVMe
+    /// controller are masked with INTMS instead).
+    pub fn is_msix(&self) -> bool {
+        self.vectors.msix
+    }
+
+    /// Registers `handler` on vector `index` (`EINVAL` past the count). `flags` allocates the
+    /// bookkeeping.
+    pub fn request(
+        &mut self,
+        index: u32,
+        name: &'static CStr,
+        handler: Arc<T>,
+        flags: Gfp,
+    ) -> Result {
+        if index >= self.vectors.count {
+            return Err(EINVAL);
+        }
+        self.handlers.reserve(1, flags)?;
+        // SAFETY: live device with `count` vectors allocated.
+        let irq = unsafe { bindings::pci_irq_vector(self.vectors.pdev, index) };
+        if irq < 0 {
+            return Err(Error::from_errno(irq));
+        }
+        // Legacy pins may be shared with other devices.
+        let irq_flags = if self.vectors.msix {
+            0
+        } else {
+            bindings::IRQF_SHARED
+        };
+        // SAFETY: `irq` belongs to our vectors, which outlive the registration (field order).
+        let reg = unsafe { irq::Registration::request(irq as u32, name, irq_flags, handler)? };
+        self.handlers.push(reg, flags)
     }
 }
 
