@@ -1,24 +1,43 @@
 //! Suite `nvme_lite`: the NVMe controller every test boot has (QEMU `-device nvme`,
 //! `serial=rustnvme0`, a 64 MiB image: see `xtask/src/nvmedisk.rs`). Nothing else binds it in
 //! our initramfs (Debian's nvme.ko is a module we do not load), so `nvme_lite` binds by its
-//! class-code ID.
+//! class-code ID, and exposes namespace 1 as `/dev/nvme_lite0n1`.
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::time::Duration;
 
-use crate::devtest::Driver;
-use crate::harness::{ensure, ensure_eq, run_suite, Context, Ctx, TestCase, TestResult};
+use crate::devtest::{self, Driver};
+use crate::harness::{
+    ensure, ensure_bytes, ensure_eq, pattern, run_suite, Context, Ctx, TestCase, TestResult,
+};
 use crate::kmsg::Kmsg;
 use crate::ktap;
 
 const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite");
+const DISK: &str = "/dev/nvme_lite0n1";
+const SYSFS: &str = "/sys/block/nvme_lite0n1";
+/// The image the host attached: 64 MiB.
+const SIZE: u64 = 64 << 20;
+/// Where the host wrote [`host_pattern`] blocks (as `xtask/src/nvmedisk.rs`).
+const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 5] = [
+pub const TESTS: [TestCase; 11] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
         .setup(),
     TestCase::new("bound_in_sysfs", bound_in_sysfs),
+    TestCase::new("disk_geometry", disk_geometry),
+    TestCase::new("reads_host_pattern_o_direct", reads_host_pattern),
+    TestCase::new("write_then_read_back_o_direct", write_then_read_back),
+    TestCase::new(
+        "unaligned_buffer_and_prp_list",
+        unaligned_buffer_and_prp_list,
+    ),
+    TestCase::new("fsync_flushes", fsync_flushes),
+    TestCase::new("io_past_the_end_fails_cleanly", io_past_the_end),
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
     TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
@@ -45,6 +64,7 @@ fn load_and_log(ctx: &Ctx) -> TestResult<Vec<String>> {
     let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
     kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
     DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
     let records = kmsg.read_available().context("reading /dev/kmsg")?;
     Ok(records
         .into_iter()
@@ -73,6 +93,10 @@ fn load_binds_and_identifies(ctx: &Ctx) -> TestResult {
     expect_line(&lines, "Identify Namespace", |l| {
         l.contains("namespace 1: 131072 blocks of 512 bytes (64 MiB)")
     })?;
+    expect_line(&lines, "interrupt vectors", |l| {
+        l.contains("interrupt vector(s)")
+    })?;
+    expect_line(&lines, "disk", |l| l.contains(": disk nvme_lite0n1"))?;
     Ok(())
 }
 
@@ -106,6 +130,7 @@ fn unload(ctx: &Ctx) -> TestResult {
     let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
     kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
     DRIVER.unload_cleanly(ctx)?;
+    devtest::wait_for_node(ctx, DISK, false)?;
     let lines: Vec<String> = kmsg
         .read_available()
         .context("reading /dev/kmsg")?
@@ -135,5 +160,162 @@ fn ten_cycles(ctx: &Ctx) -> TestResult {
             .unload_cleanly(ctx)
             .map_err(|f| f.context(&format!("cycle {i}")))?;
     }
+    Ok(())
+}
+
+/// What the host wrote at `offset` (the same function as `xtask/src/nvmedisk.rs`).
+fn host_pattern(offset: u64) -> Vec<u8> {
+    let mut b: Vec<u8> = (0..4096usize)
+        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a)
+        .collect();
+    b[..8].copy_from_slice(&offset.to_le_bytes());
+    b
+}
+
+/// A buffer of `len` bytes starting `misalign` bytes past a page boundary (O_DIRECT needs
+/// 512-byte alignment; a page offset exercises PRP1 with an offset).
+struct Aligned {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize, misalign: usize) -> Aligned {
+        let storage = vec![0u8; len + 8192];
+        let start = storage.as_ptr().align_offset(4096) + misalign;
+        Aligned {
+            storage,
+            start,
+            len,
+        }
+    }
+    fn buf(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+fn open_direct(write: bool) -> TestResult<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_DIRECT)
+        .open(DISK)
+        .context(format!("open({DISK}, O_DIRECT)"))
+}
+
+fn sysfs(attr: &str) -> TestResult<String> {
+    let path = format!("{SYSFS}/{attr}");
+    Ok(std::fs::read_to_string(&path)
+        .context(format!("read {path}"))?
+        .trim()
+        .to_string())
+}
+
+/// Capacity, block size and the write cache as the block layer sees them.
+fn disk_geometry(_: &Ctx) -> TestResult {
+    ensure_eq!(sysfs("size")?, "131072", "{SYSFS}/size (512-byte sectors)");
+    ensure_eq!(
+        sysfs("queue/logical_block_size")?,
+        "512",
+        "logical block size"
+    );
+    ensure_eq!(sysfs("queue/write_cache")?, "write back", "write cache");
+    let max_kb: u64 = sysfs("queue/max_hw_sectors_kb")?.parse().context("parse")?;
+    ensure!(
+        (4..=512).contains(&max_kb),
+        "max_hw_sectors_kb {max_kb} not in 4..=512"
+    );
+    Ok(())
+}
+
+fn reads_host_pattern(_: &Ctx) -> TestResult {
+    let f = open_direct(false)?;
+    let mut a = Aligned::new(4096, 0);
+    for off in PATTERN_OFFSETS {
+        let n = f
+            .read_at(a.buf(), off)
+            .context(format!("pread(4096, {off})"))?;
+        ensure_eq!(n, 4096, "pread at {off}");
+        ensure_bytes(a.buf(), &host_pattern(off), format!("block at {off}"))?;
+    }
+    Ok(())
+}
+
+/// 64 KiB (16 pages: a PRP list) written and read back, then the host pattern next to it
+/// is still intact.
+fn write_then_read_back(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    let data = pattern(64 * 1024, 0x6e766d65);
+    let mut w = Aligned::new(data.len(), 0);
+    w.buf().copy_from_slice(&data);
+    let off = 1 << 20;
+    let n = f.write_at(w.buf(), off).context("pwrite(64 KiB, 1 MiB)")?;
+    ensure_eq!(n, data.len(), "pwrite count");
+    let mut r = Aligned::new(data.len(), 0);
+    let n = f.read_at(r.buf(), off).context("pread(64 KiB, 1 MiB)")?;
+    ensure_eq!(n, data.len(), "pread count");
+    ensure_bytes(r.buf(), &data, "64 KiB read back")?;
+    let mut p = Aligned::new(4096, 0);
+    f.read_at(p.buf(), 0).context("pread(4096, 0)")?;
+    ensure_bytes(p.buf(), &host_pattern(0), "block 0 after the write")?;
+    Ok(())
+}
+
+/// Buffers starting 512 bytes into a page: PRP1 has an offset, and the transfer spans one
+/// page more than its length (2 pages for 4 KiB, a list for 12 KiB and 128 KiB).
+fn unaligned_buffer_and_prp_list(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    for (i, len) in [512usize, 4096, 12 * 1024, 128 * 1024]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pattern(len, 0x1000 + i as u32);
+        let off = (8 << 20) + (i as u64) * (1 << 20) + 512;
+        let mut w = Aligned::new(len, 512);
+        w.buf().copy_from_slice(&data);
+        let n = f
+            .write_at(w.buf(), off)
+            .context(format!("pwrite({len}, {off})"))?;
+        ensure_eq!(n, len, "pwrite({len}) count");
+        let mut r = Aligned::new(len, 512);
+        let n = f
+            .read_at(r.buf(), off)
+            .context(format!("pread({len}, {off})"))?;
+        ensure_eq!(n, len, "pread({len}) count");
+        ensure_bytes(r.buf(), &data, format!("{len} bytes at {off}"))?;
+    }
+    Ok(())
+}
+
+/// fsync on the disk sends a flush (the controller has a volatile write cache).
+fn fsync_flushes(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    let mut w = Aligned::new(4096, 0);
+    w.buf().fill(0xa5);
+    f.write_at(w.buf(), 2 << 20).context("pwrite")?;
+    f.sync_all().context("fsync")?;
+    Ok(())
+}
+
+/// Reads at the end see end-of-file; writes there fail; nothing crashes.
+fn io_past_the_end(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    let mut a = Aligned::new(8192, 0);
+    let n = f.read_at(a.buf(), SIZE).context("pread at the end")?;
+    ensure_eq!(n, 0, "pread at the end");
+    let n = f
+        .read_at(a.buf(), SIZE - 4096)
+        .context("pread across the end")?;
+    ensure_eq!(n, 4096, "pread across the end (short count)");
+    ensure_bytes(&a.buf()[..4096], &host_pattern(SIZE - 4096), "last block")?;
+    ensure!(
+        f.write_at(a.buf(), SIZE).is_err(),
+        "pwrite at the end succeeded"
+    );
+    ensure!(
+        f.write_at(a.buf(), SIZE + (1 << 20)).is_err(),
+        "pwrite past the end succeeded"
+    );
     Ok(())
 }

@@ -5,11 +5,10 @@
 //! doorbell; the controller writes completions at `cq_head` and flips each entry's phase bit on
 //! every pass, so an entry is new when its phase equals the one we expect (1 on the first pass).
 
-use crate::regs;
 use crate::spec::{Command, Completion};
+use crate::{regs, Bar0};
 use kernel::device::Device;
 use kernel::dma::{self, CoherentAllocation};
-use kernel::io::IoMem;
 use kernel::prelude::*;
 use kernel::time::{msleep, Instant};
 
@@ -69,7 +68,7 @@ impl QueuePair {
 
     /// Puts `cmd` (with a fresh command identifier) into the submission queue and rings the
     /// doorbell; returns the identifier.
-    fn submit<const N: usize>(&mut self, bar: &IoMem<N>, mut cmd: Command) -> Result<u16> {
+    fn submit(&mut self, bar: &Bar0, mut cmd: Command) -> Result<u16> {
         let cid = self.next_cid;
         self.next_cid = self.next_cid.wrapping_add(1);
         cmd.cid.set(cid);
@@ -82,7 +81,7 @@ impl QueuePair {
 
     /// The next completion if the controller has posted one; consumes it and rings the CQ head
     /// doorbell.
-    fn poll_one<const N: usize>(&mut self, bar: &IoMem<N>) -> Result<Option<Completion>> {
+    fn poll_one(&mut self, bar: &Bar0) -> Result<Option<Completion>> {
         if self.cq.read(self.cq_head.into()).phase() != self.phase {
             return Ok(None);
         }
@@ -100,9 +99,9 @@ impl QueuePair {
 
     /// Submits `cmd` and polls for its completion for up to `timeout_ms` (sleeping between
     /// polls: process context only). Returns the completion's result (DW0).
-    pub fn execute_polled<const N: usize>(
+    pub fn execute_polled(
         &mut self,
-        bar: &IoMem<N>,
+        bar: &Bar0,
         cmd: Command,
         timeout_ms: u64,
     ) -> core::result::Result<u32, CommandError> {

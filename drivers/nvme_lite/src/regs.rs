@@ -9,8 +9,6 @@ use bitflags::bitflags;
 pub const CAP: usize = 0x00;
 /// 0x08 - Version.
 pub const VS: usize = 0x08;
-/// 0x0c - Interrupt Mask Set (pin-based and MSI only).
-pub const INTMS: usize = 0x0c;
 /// 0x14 - Controller Configuration.
 pub const CC: usize = 0x14;
 /// 0x1c - Controller Status.

@@ -6,8 +6,34 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Admin command opcodes (figure 139).
 pub mod admin_opcode {
+    /// Delete I/O Submission Queue.
+    pub const DELETE_SQ: u8 = 0x00;
+    /// Create I/O Submission Queue.
+    pub const CREATE_SQ: u8 = 0x01;
+    /// Delete I/O Completion Queue.
+    pub const DELETE_CQ: u8 = 0x04;
+    /// Create I/O Completion Queue.
+    pub const CREATE_CQ: u8 = 0x05;
     /// Identify.
     pub const IDENTIFY: u8 = 0x06;
+    /// Set Features.
+    pub const SET_FEATURES: u8 = 0x09;
+}
+
+/// NVM command set opcodes (figure 346).
+pub mod io_opcode {
+    /// Flush.
+    pub const FLUSH: u8 = 0x00;
+    /// Write.
+    pub const WRITE: u8 = 0x01;
+    /// Read.
+    pub const READ: u8 = 0x02;
+}
+
+/// Feature identifiers (figure 271).
+pub mod feature {
+    /// Number of Queues.
+    pub const NUM_QUEUES: u32 = 0x07;
 }
 
 /// Identify CNS values (figure 245).
@@ -107,7 +133,13 @@ pub struct IdentifyController {
     pub maxcmd: U16,
     /// Number of Namespaces.
     pub nn: U32,
-    _rsvd520: [u8; 3576],
+    /// Optional NVM Command Support.
+    pub oncs: U16,
+    pub fuses: U16,
+    pub fna: u8,
+    /// Volatile Write Cache: bit 0, present.
+    pub vwc: u8,
+    _rsvd526: [u8; 3570],
 }
 const _: () = assert!(size_of::<IdentifyController>() == 4096);
 const _: () = assert!(core::mem::offset_of!(IdentifyController, nn) == 516);
