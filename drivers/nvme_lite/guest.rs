@@ -23,7 +23,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 11] = [
+pub const TESTS: [TestCase; 12] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -38,6 +38,8 @@ pub const TESTS: [TestCase; 11] = [
     ),
     TestCase::new("fsync_flushes", fsync_flushes),
     TestCase::new("io_past_the_end_fails_cleanly", io_past_the_end),
+    TestCase::new("mke2fs_then_e2fsck_is_clean", mke2fs_then_e2fsck)
+        .timeout(Duration::from_secs(60)),
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
     TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
@@ -316,6 +318,33 @@ fn io_past_the_end(_: &Ctx) -> TestResult {
     ensure!(
         f.write_at(a.buf(), SIZE + (1 << 20)).is_err(),
         "pwrite past the end succeeded"
+    );
+    Ok(())
+}
+
+fn run_tool(path: &str, args: &[&str]) -> TestResult<String> {
+    let out = std::process::Command::new(path)
+        .args(args)
+        .output()
+        .context(format!("run {path}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success(),
+        "{path} {args:?} failed ({}):\n{text}",
+        out.status
+    );
+    Ok(text)
+}
+
+/// A whole file system written through the driver (busybox mke2fs: ext2, 1 KiB blocks) and
+/// read back by a forced, read-only e2fsck: every structure must be where it was written.
+fn mke2fs_then_e2fsck(_: &Ctx) -> TestResult {
+    run_tool("/bin/mke2fs", &["-F", "-L", "rustnvme", DISK])?;
+    let report = run_tool("/bin/e2fsck", &["-f", "-n", DISK])?;
+    ensure!(
+        report.contains("rustnvme: 11/"),
+        "e2fsck did not report the new file system:\n{report}"
     );
     Ok(())
 }

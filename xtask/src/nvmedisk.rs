@@ -5,6 +5,7 @@
 //! On arm64 `virt` the controller sits at a fixed slot (`addr=0x10`) on `pcie.0`.
 
 use crate::arch::Arch;
+use crate::cpio::Cpio;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -48,6 +49,21 @@ pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
         "-device".into(),
         format!("nvme,serial=rustnvme0,drive=nvm0{addr}"),
     ])
+}
+
+/// What the `nvme_lite` guest suite uses to put a file system on the disk and check it:
+/// busybox's `mke2fs` (an applet link) and Debian's statically linked `e2fsck`
+/// (`e2fsck-static`, downloaded for the guest's architecture).
+pub fn add_guest_tools(arch: Arch, cpio: &mut Cpio) -> crate::util::Result<()> {
+    cpio.symlink("bin/mke2fs", "busybox");
+    let package = match arch {
+        Arch::X86_64 => "e2fsck-static:amd64",
+        Arch::Arm64 => "e2fsck-static:arm64",
+    };
+    let e2fsck = crate::deps::file_from_package(package, "sbin/e2fsck.static")?;
+    let bytes = std::fs::read(&e2fsck).map_err(|e| format!("{}: {e}", e2fsck.display()))?;
+    cpio.file("bin/e2fsck", 0o755, &bytes);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -124,6 +124,7 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
     ] {
         c.symlink(&format!("bin/{applet}"), "busybox");
     }
+    nvmedisk::add_guest_tools(arch, &mut c)?;
     for m in modules {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
     }
