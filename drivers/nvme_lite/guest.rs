@@ -23,7 +23,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 12] = [
+pub const TESTS: [TestCase; 13] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -37,6 +37,8 @@ pub const TESTS: [TestCase; 12] = [
         unaligned_buffer_and_prp_list,
     ),
     TestCase::new("fsync_flushes", fsync_flushes),
+    TestCase::new("four_threads_of_direct_io_verify", four_threads)
+        .timeout(Duration::from_secs(60)),
     TestCase::new("io_past_the_end_fails_cleanly", io_past_the_end),
     TestCase::new("mke2fs_then_e2fsck_is_clean", mke2fs_then_e2fsck)
         .timeout(Duration::from_secs(60)),
@@ -297,6 +299,47 @@ fn fsync_flushes(_: &Ctx) -> TestResult {
     w.buf().fill(0xa5);
     f.write_at(w.buf(), 2 << 20).context("pwrite")?;
     f.sync_all().context("fsync")?;
+    Ok(())
+}
+
+/// Four threads write and read back their own regions at once, with sizes from 4 to 128 KiB
+/// and page offsets: several commands in flight, each with its own tag and PRP list.
+fn four_threads(_: &Ctx) -> TestResult {
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || -> Result<(), String> {
+                let f = open_direct(true).map_err(|e| e.to_string())?;
+                for (i, len) in [4096usize, 65536, 8192, 131072, 12288, 32768]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let misalign = if i % 2 == 0 { 0 } else { 1024 };
+                    let off = (16 << 20) + t * (4 << 20) + (i as u64) * (256 << 10);
+                    let data = pattern(len, (t * 100 + i as u64) as u32);
+                    let mut w = Aligned::new(len, misalign);
+                    w.buf().copy_from_slice(&data);
+                    let n = f
+                        .write_at(w.buf(), off)
+                        .map_err(|e| format!("pwrite: {e}"))?;
+                    let mut r = Aligned::new(len, misalign);
+                    let m = f.read_at(r.buf(), off).map_err(|e| format!("pread: {e}"))?;
+                    if n != len || m != len || r.buf() != &data[..] {
+                        return Err(format!(
+                            "thread {t}: {len} bytes at {off}: wrote {n}, read {m}, data differs"
+                        ));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for (t, h) in threads.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(crate::harness::Failure::new(e)),
+            Err(_) => return Err(crate::harness::Failure::new(format!("thread {t} panicked"))),
+        }
+    }
     Ok(())
 }
 

@@ -91,32 +91,14 @@ impl IoQueue {
     /// pages).
     fn set_prps(&self, rq: &Request<NvmeLite>, cmd: &mut Command) -> Result {
         let list_base = rq.tag() as usize * PRPS_PER_PAGE;
-        let mut n = 0usize; // entries after PRP1
-        let mut second = 0u64;
-        let mut i = 0;
-        while let Some((addr, len)) = rq.dma_segment(i) {
-            let end = addr + u64::from(len);
-            let mut a = addr;
-            if i == 0 {
-                cmd.prp1.set(addr);
-                a = (addr & !(PAGE - 1)) + PAGE;
-            }
-            while a < end {
-                if n >= PRPS_PER_PAGE {
-                    return Err(EINVAL);
-                }
-                if n == 0 {
-                    second = a;
-                }
-                self.prp_lists.write(list_base + n, &U64::new(a));
-                n += 1;
-                a += PAGE;
-            }
-            i += 1;
-        }
-        match n {
+        let segments = (0..).map_while(|i| rq.dma_segment(i));
+        let prps = prp_entries(segments, |n, addr| {
+            self.prp_lists.write(list_base + n, &U64::new(addr));
+        })?;
+        cmd.prp1.set(prps.prp1);
+        match prps.count {
             0 => {}
-            1 => cmd.prp2.set(second),
+            1 => cmd.prp2.set(prps.second),
             _ => cmd.prp2.set(self.prp_lists.dma_handle_of(list_base)?),
         }
         Ok(())
@@ -224,6 +206,54 @@ impl IoQueue {
     }
 }
 
+/// The data pointer of a command, from its DMA segments.
+#[derive(Debug, PartialEq, Eq)]
+struct Prps {
+    /// PRP Entry 1: the first segment's address (may have a page offset).
+    prp1: u64,
+    /// How many page entries follow it (0: none, 1: `second` is PRP2, more: a PRP list).
+    count: usize,
+    /// The first of them.
+    second: u64,
+}
+
+/// Splits DMA segments into PRP entries (NVMe 1.4, 4.3): PRP1 is the first segment's
+/// address; every further memory page the transfer touches is one entry, passed to
+/// `entry(index, address)` (the PRP list). The queue's virtual boundary (4 KiB) guarantees
+/// that only the first segment starts, and only the last ends, inside a page.
+fn prp_entries(
+    segments: impl Iterator<Item = (u64, u32)>,
+    mut entry: impl FnMut(usize, u64),
+) -> Result<Prps> {
+    let mut prps = Prps {
+        prp1: 0,
+        count: 0,
+        second: 0,
+    };
+    for (i, (addr, len)) in segments.enumerate() {
+        let end = addr + u64::from(len);
+        let mut a = addr;
+        if i == 0 {
+            prps.prp1 = addr;
+            a = (addr & !(PAGE - 1)) + PAGE;
+        } else if addr % PAGE != 0 {
+            return Err(EINVAL);
+        }
+        while a < end {
+            if prps.count >= PRPS_PER_PAGE {
+                return Err(EINVAL);
+            }
+            if prps.count == 0 {
+                prps.second = a;
+            }
+            entry(prps.count, a);
+            prps.count += 1;
+            a += PAGE;
+        }
+    }
+    Ok(prps)
+}
+
 /// NVMe status (Status Field without the phase bit) → block status, as `nvme_error_status()`.
 fn status(sf: u16) -> Status {
     match sf & 0x7ff {
@@ -268,6 +298,45 @@ impl mq::Operations for NvmeLite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn prps(segments: &[(u64, u32)]) -> (Prps, Vec<u64>) {
+        let mut list = Vec::new();
+        let p = prp_entries(segments.iter().copied(), |n, a| {
+            assert_eq!(n, list.len());
+            list.push(a);
+        })
+        .unwrap();
+        (p, list)
+    }
+
+    #[test]
+    fn prp_one_page_needs_prp1_only() {
+        let (p, list) = prps(&[(0x10_0000, 4096)]);
+        assert_eq!((p.prp1, p.count), (0x10_0000, 0));
+        assert!(list.is_empty());
+        let (p, _) = prps(&[(0x10_0200, 512)]);
+        assert_eq!((p.prp1, p.count), (0x10_0200, 0));
+    }
+
+    #[test]
+    fn prp_offset_crossing_a_page_uses_prp2() {
+        let (p, list) = prps(&[(0x10_0e00, 1024)]);
+        assert_eq!((p.prp1, p.count, p.second), (0x10_0e00, 1, 0x10_1000));
+        assert_eq!(list, [0x10_1000]);
+    }
+
+    #[test]
+    fn prp_list_over_several_segments() {
+        // 512 bytes into a page, then two more pages elsewhere: 4 pages touched.
+        let (p, list) = prps(&[(0x10_0200, 0x1e00), (0x20_0000, 0x2000)]);
+        assert_eq!((p.prp1, p.count), (0x10_0200, 3));
+        assert_eq!(list, [0x10_1000, 0x20_0000, 0x20_1000]);
+    }
+
+    #[test]
+    fn prp_rejects_a_gap_inside_a_page() {
+        assert!(prp_entries([(0x1000, 4096), (0x3200, 512)].into_iter(), |_, _| {}).is_err());
+    }
 
     #[test]
     fn status_mapping() {
