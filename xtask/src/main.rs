@@ -11,6 +11,7 @@ mod kernel;
 mod ktap;
 mod layout;
 mod newdriver;
+mod nvmedisk;
 mod qemu;
 mod testrun;
 mod util;
@@ -216,7 +217,14 @@ fn qemu_run(o: &Options) -> Result {
             .join(kernel.arch.name())
             .join("interactive.log"),
         interactive: true,
-        extra_args: Vec::new(),
+        extra_args: nvmedisk::prepare(
+            kernel.arch,
+            &util::root()
+                .join("target/qemu")
+                .join(kernel.arch.name())
+                .join("interactive-nvme.img"),
+        )
+        .map_err(|e| e.to_string())?,
     })
     .map_err(|e| e.to_string())?;
     Ok(())

@@ -10,6 +10,7 @@ use crate::cpio::Cpio;
 use crate::kbuild::Built;
 use crate::kernel::Kernel;
 use crate::ktap::{self, Outcome};
+use crate::nvmedisk;
 use crate::qemu::{self, Boot};
 use crate::util::{self, cmd, Result};
 use std::path::{Path, PathBuf};
@@ -198,6 +199,7 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
     ] {
         c.symlink(&format!("bin/{applet}"), "busybox");
     }
+    nvmedisk::add_guest_tools(arch, &mut c)?;
     for m in modules {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
     }
@@ -535,7 +537,8 @@ fn boot(
         timeout: Duration::from_secs(timeout.into()),
         log: log.clone(),
         interactive: false,
-        extra_args: Vec::new(),
+        extra_args: nvmedisk::prepare(arch, &run_dir(label).join(format!("{name}-nvme.img")))
+            .map_err(|e| e.to_string())?,
     })
     .map_err(|e| e.to_string())?;
     eprintln!(

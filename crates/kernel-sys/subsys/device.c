@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * device: the driver model's struct device (opaque to Rust: reached through helpers).
+ * device: the driver model's `struct device` (reference counts, names).
  *
  * bindgen functions: get_device put_device
+ * bindgen opaque: device
  */
 #include <linux/device.h>
 

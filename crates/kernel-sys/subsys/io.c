@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * io: memory-mapped I/O. readb/writeb and ioremap are macros or inline on arm64: helpers keep
- * the kernel's own ordering (readb is followed by a read barrier, writeb preceded by a write
- * barrier, as C drivers get them).
+ * io: memory-mapped I/O with the kernel's accessors, so ordering is C's on every architecture
+ * (writeX orders earlier writes to DMA memory before the device sees the MMIO write; readX
+ * orders later reads of DMA memory after it), and regions a driver maps itself. The accessors
+ * and ioremap are macros or inline functions on arm64.
  *
  * bindgen types: resource
  */
 #include <linux/io.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/ioport.h>
 
 u8 rust_helper_readb(const volatile void __iomem *addr)
@@ -27,6 +29,16 @@ u32 rust_helper_readl(const volatile void __iomem *addr)
 void rust_helper_writel(u32 value, volatile void __iomem *addr)
 {
 	writel(value, addr);
+}
+
+u64 rust_helper_readq(const volatile void __iomem *addr)
+{
+	return readq(addr);
+}
+
+void rust_helper_writeq(u64 value, volatile void __iomem *addr)
+{
+	writeq(value, addr);
 }
 
 void __iomem *rust_helper_ioremap(resource_size_t start, size_t size)

@@ -1,54 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * irq: interrupt chips (struct irq_chip), their per-interrupt irq_data, flow handlers, and
- * chained handlers (a demultiplexing parent interrupt).
+ * irq: interrupt handlers (request_irq/free_irq) and a PCI function's interrupt vectors
+ * (MSI-X, MSI or the legacy pin).
  *
- * bindgen functions: handle_level_irq handle_edge_irq handle_bad_irq
- * bindgen types: irq_chip irq_data
- * bindgen opaque: irq_desc irq_data irq_common_data msi_msg seq_file
+ * bindgen functions: request_threaded_irq free_irq pci_alloc_irq_vectors_affinity
+ * bindgen functions: pci_free_irq_vectors pci_irq_vector
+ * bindgen opaque: pci_dev
  */
-#include <linux/irq.h>
-#include <linux/irqchip/chained_irq.h>
-#include <linux/irqdesc.h>
+#include <linux/interrupt.h>
+#include <linux/pci.h>
 
-const unsigned int RUST_CONST_IRQ_TYPE_NONE = IRQ_TYPE_NONE;
-const unsigned int RUST_CONST_IRQ_TYPE_EDGE_RISING = IRQ_TYPE_EDGE_RISING;
-const unsigned int RUST_CONST_IRQ_TYPE_EDGE_FALLING = IRQ_TYPE_EDGE_FALLING;
-const unsigned int RUST_CONST_IRQ_TYPE_LEVEL_HIGH = IRQ_TYPE_LEVEL_HIGH;
-const unsigned int RUST_CONST_IRQ_TYPE_LEVEL_LOW = IRQ_TYPE_LEVEL_LOW;
-const unsigned long RUST_CONST_IRQCHIP_IMMUTABLE = IRQCHIP_IMMUTABLE;
+const unsigned int RUST_CONST_PCI_IRQ_LEGACY = PCI_IRQ_LEGACY;
+const unsigned int RUST_CONST_PCI_IRQ_MSI = PCI_IRQ_MSI;
+const unsigned int RUST_CONST_PCI_IRQ_MSIX = PCI_IRQ_MSIX;
+const unsigned int RUST_CONST_IRQF_SHARED = IRQF_SHARED;
+const int RUST_CONST_IRQ_NONE = IRQ_NONE;
+const int RUST_CONST_IRQ_HANDLED = IRQ_HANDLED;
 
-void *rust_helper_irq_data_get_irq_chip_data(struct irq_data *d)
+/* Whether the function uses MSI-X (its vectors are then masked per vector, not with INTMS). */
+bool rust_helper_pci_msix_enabled(struct pci_dev *pdev)
 {
-	return irq_data_get_irq_chip_data(d);
-}
-
-unsigned long rust_helper_irqd_to_hwirq(struct irq_data *d)
-{
-	return irqd_to_hwirq(d);
-}
-
-void rust_helper_irq_set_handler_locked(struct irq_data *d, irq_flow_handler_t handler)
-{
-	irq_set_handler_locked(d, handler);
-}
-
-void *rust_helper_irq_desc_get_handler_data(struct irq_desc *desc)
-{
-	return irq_desc_get_handler_data(desc);
-}
-
-struct irq_chip *rust_helper_irq_desc_get_chip(struct irq_desc *desc)
-{
-	return irq_desc_get_chip(desc);
-}
-
-void rust_helper_chained_irq_enter(struct irq_chip *chip, struct irq_desc *desc)
-{
-	chained_irq_enter(chip, desc);
-}
-
-void rust_helper_chained_irq_exit(struct irq_chip *chip, struct irq_desc *desc)
-{
-	chained_irq_exit(chip, desc);
+	return pdev->msix_enabled;
 }

@@ -19,7 +19,7 @@
 use crate::alloc::{Gfp, KBox};
 use crate::device;
 use crate::error::{code::*, Result};
-use crate::io::IoMem;
+use crate::io::IoRegion;
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void, CStr};
 use core::marker::{PhantomData, PhantomPinned};
@@ -136,7 +136,7 @@ impl Device {
     /// Requests and maps the device's register window (its memory resource), `SIZE` bytes of
     /// it: `EINVAL` if the resource is smaller, `EBUSY` if another driver holds it. The range is
     /// recorded in `/proc/iomem` under `name`.
-    pub fn iomap<const SIZE: usize>(&self, name: &'static CStr) -> Result<IoMem<SIZE>> {
+    pub fn iomap<const SIZE: usize>(&self, name: &'static CStr) -> Result<IoRegion<SIZE>> {
         // SAFETY: a live device (type invariant).
         let (start, size) = unsafe {
             (
@@ -149,7 +149,7 @@ impl Device {
         }
         // SAFETY: the first `SIZE` bytes of this device's own memory resource are its
         // registers, and the caller is the device's driver (`&Device` comes from probe).
-        unsafe { IoMem::map(start, name) }
+        unsafe { IoRegion::map(start, name) }
     }
 }
 

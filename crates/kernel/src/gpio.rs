@@ -155,7 +155,7 @@ impl<T: Chip> Registration<T> {
             return Err(EINVAL);
         }
         let gc = bindings::gpio_chip {
-            label: parent.name().as_ptr(),
+            label: parent.c_name().as_ptr(),
             parent: parent.as_raw(),
             owner: &raw const crate::module::__THIS_MODULE as *mut bindings::module,
             request: Some(bindings::rust_helper_gpiochip_generic_request),

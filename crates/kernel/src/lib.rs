@@ -8,8 +8,10 @@
 //! (printk), [`error`] (errno), [`alloc`] (`KBox`, `KVec`, `KVVec`: fallible allocation with the
 //! GFP flags at every call), [`uaccess`] (user memory), [`sync`] (`Arc`, mutex, spinlock, wait
 //! queues), [`file`](mod@file), [`miscdev`] (misc character devices), [`ioctl`] (typed ioctl numbers), [`device`],
-//! [`amba`] (AMBA bus drivers), [`io`] (MMIO regions and typed registers), [`gpio`] (GPIO
-//! controllers and their irqchips), [`irq`] (trigger types, flow and chained handlers),
+//! [`amba`] and [`pci`] (bus drivers), [`io`] (MMIO windows and typed registers), [`dma`]
+//! (coherent DMA memory), [`irq`] (interrupt handlers; trigger types, flow and chained
+//! handlers for interrupt chips), [`gpio`] (GPIO controllers and their irqchips), [`block`]
+//! (blk-mq block devices), [`time`],
 //! [`panic`](mod@panic), and [`selftest`] (scaffolding for the layer's own self-tests, not for drivers).
 
 #![cfg_attr(not(test), no_std)]
@@ -18,7 +20,9 @@
 
 pub mod alloc;
 pub mod amba;
+pub mod block;
 pub mod device;
+pub mod dma;
 pub mod error;
 pub mod file;
 pub mod gpio;
@@ -28,12 +32,14 @@ pub mod irq;
 pub mod miscdev;
 pub mod module;
 pub mod panic;
+pub mod pci;
 pub mod print;
 #[doc(hidden)]
 pub mod selftest;
 pub mod str;
 pub mod sync;
 pub mod task;
+pub mod time;
 pub mod uaccess;
 
 pub use error::{code, Error, Result};

@@ -13,7 +13,7 @@
 
 use kernel::amba;
 use kernel::gpio::{self, Direction};
-use kernel::io::{IoMem, ReadOnly, ReadWrite, Reg8, WriteOnly};
+use kernel::io::{IoRegion, ReadOnly, ReadWrite, Reg8, WriteOnly};
 use kernel::irq::{Flow, Trigger};
 use kernel::prelude::*;
 
@@ -56,7 +56,7 @@ const NGPIO: u16 = 8;
 
 /// One PL061.
 struct Pl061 {
-    io: IoMem<{ regs::SIZE }>,
+    io: IoRegion<{ regs::SIZE }>,
     /// Serialises read-modify-write sequences of the registers (process context and the
     /// irqchip callbacks): taken with interrupts off. GPIODATA needs no lock: its address mask
     /// makes every write touch only the lines it names.
@@ -70,7 +70,7 @@ fn bit(offset: u32) -> u8 {
 
 impl Pl061 {
     fn write_data(&self, mask: u8, value: u8) -> Result {
-        self.io.try_write8(regs::data_offset(mask), value)
+        self.io.try_write8(value, regs::data_offset(mask))
     }
 
     fn read_data(&self, mask: u8) -> Result<u8> {
@@ -213,7 +213,7 @@ impl amba::Driver for Pl061Driver {
 }
 
 fn name(dev: &amba::Device) -> &str {
-    dev.as_dev().name().to_str().unwrap_or("?")
+    dev.as_dev().name()
 }
 
 /// The loaded module: dropping it unregisters the driver (unbinding the devices).

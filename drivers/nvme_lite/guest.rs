@@ -1,0 +1,393 @@
+//! Suite `nvme_lite`: the NVMe controller every test boot has (QEMU `-device nvme`,
+//! `serial=rustnvme0`, a 64 MiB image: see `xtask/src/nvmedisk.rs`). Nothing else binds it in
+//! our initramfs (Debian's nvme.ko is a module we do not load), so `nvme_lite` binds by its
+//! class-code ID, and exposes namespace 1 as `/dev/nvme_lite0n1`.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::time::Duration;
+
+use crate::devtest::{self, Driver};
+use crate::harness::{
+    ensure, ensure_bytes, ensure_eq, pattern, run_suite, Context, Ctx, TestCase, TestResult,
+};
+use crate::kmsg::Kmsg;
+use crate::ktap;
+
+const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite");
+const DISK: &str = "/dev/nvme_lite0n1";
+const SYSFS: &str = "/sys/block/nvme_lite0n1";
+/// The image the host attached: 64 MiB.
+const SIZE: u64 = 64 << 20;
+/// Where the host wrote [`host_pattern`] blocks (as `xtask/src/nvmedisk.rs`).
+const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+
+/// The tests, in order.
+pub const TESTS: [TestCase; 13] = [
+    TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
+    TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
+        .timeout(Duration::from_secs(30))
+        .setup(),
+    TestCase::new("bound_in_sysfs", bound_in_sysfs),
+    TestCase::new("disk_geometry", disk_geometry),
+    TestCase::new("reads_host_pattern_o_direct", reads_host_pattern),
+    TestCase::new("write_then_read_back_o_direct", write_then_read_back),
+    TestCase::new(
+        "unaligned_buffer_and_prp_list",
+        unaligned_buffer_and_prp_list,
+    ),
+    TestCase::new("fsync_flushes", fsync_flushes),
+    TestCase::new("four_threads_of_direct_io_verify", four_threads)
+        .timeout(Duration::from_secs(60)),
+    TestCase::new("io_past_the_end_fails_cleanly", io_past_the_end),
+    TestCase::new("mke2fs_then_e2fsck_is_clean", mke2fs_then_e2fsck)
+        .timeout(Duration::from_secs(60)),
+    TestCase::new("unload_shuts_down_and_frees_everything", unload)
+        .timeout(Duration::from_secs(30)),
+    TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
+];
+
+/// Runs the suite; returns `(passed, summary)`.
+pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
+    run_suite(ctx, out, "nvme_lite", &TESTS, None)
+}
+
+/// The `alias=` modpost derived from the ID table: any vendor/device, class 01 08 02.
+fn modinfo_has_pci_class_alias(_: &Ctx) -> TestResult {
+    let ko = std::fs::read(DRIVER.path()).context(format!("read {}", DRIVER.path()))?;
+    let needle = b"alias=pci:v*d*sv*sd*bc01sc08i02*\0";
+    ensure!(
+        ko.windows(needle.len()).any(|w| w == needle),
+        "no `alias=pci:v*d*sv*sd*bc01sc08i02*` in the module's .modinfo"
+    );
+    Ok(())
+}
+
+/// Loads the module and returns what it logged while probing.
+fn load_and_log(ctx: &Ctx) -> TestResult<Vec<String>> {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let records = kmsg.read_available().context("reading /dev/kmsg")?;
+    Ok(records
+        .into_iter()
+        .map(|r| r.text)
+        .filter(|t| t.starts_with("nvme_lite: "))
+        .collect())
+}
+
+fn expect_line(lines: &[String], what: &str, pred: impl Fn(&str) -> bool) -> TestResult {
+    ensure!(
+        lines.iter().any(|l| pred(l)),
+        "no {what} line in the kernel log; nvme_lite logged:\n{}",
+        lines.join("\n")
+    );
+    Ok(())
+}
+
+fn load_binds_and_identifies(ctx: &Ctx) -> TestResult {
+    let lines = load_and_log(ctx)?;
+    expect_line(&lines, "CAP/VS", |l| {
+        l.contains("1b36:0010 NVMe 1.4.0, CAP=0x004008200f0107ff")
+    })?;
+    expect_line(&lines, "Identify Controller", |l| {
+        l.contains("model \"QEMU NVMe Ctrl\" serial \"rustnvme0\"")
+    })?;
+    expect_line(&lines, "Identify Namespace", |l| {
+        l.contains("namespace 1: 131072 blocks of 512 bytes (64 MiB)")
+    })?;
+    expect_line(&lines, "interrupt vectors", |l| {
+        l.contains("interrupt vector(s)")
+    })?;
+    expect_line(&lines, "disk", |l| l.contains(": disk nvme_lite0n1"))?;
+    Ok(())
+}
+
+/// The controller is listed under the driver, and is an NVMe function.
+fn bound_in_sysfs(_: &Ctx) -> TestResult {
+    let bound: Vec<String> = std::fs::read_dir(DRIVER.node)
+        .context(format!("read_dir({})", DRIVER.node))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(':') && n.contains('.'))
+        .collect();
+    ensure_eq!(
+        bound.len(),
+        1,
+        "PCI functions bound to nvme_lite ({bound:?})"
+    );
+    let dev = format!("{}/{}", DRIVER.node, bound[0]);
+    let class = std::fs::read_to_string(format!("{dev}/class")).context("read class")?;
+    ensure_eq!(class.trim(), "0x010802", "{dev}/class");
+    let driver = std::fs::read_link(format!("{dev}/driver")).context("readlink driver")?;
+    ensure!(
+        driver.ends_with("nvme_lite"),
+        "{dev}/driver points to {}",
+        driver.display()
+    );
+    Ok(())
+}
+
+/// rmmod unbinds (normal shutdown logged as `removed`), frees every allocation.
+fn unload(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.unload_cleanly(ctx)?;
+    devtest::wait_for_node(ctx, DISK, false)?;
+    let lines: Vec<String> = kmsg
+        .read_available()
+        .context("reading /dev/kmsg")?
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
+    expect_line(&lines, "removed", |l| {
+        l.starts_with("nvme_lite: ") && l.contains(": removed")
+    })?;
+    ensure!(
+        !lines.iter().any(|l| l.contains("timed out")),
+        "a wait timed out on the way out:\n{}",
+        lines.join("\n")
+    );
+    Ok(())
+}
+
+/// The controller comes back after each shutdown (disable, re-enable, identify again).
+fn ten_cycles(ctx: &Ctx) -> TestResult {
+    for i in 0..10 {
+        let lines = load_and_log(ctx).context(format!("cycle {i}"))?;
+        expect_line(&lines, "Identify Namespace", |l| {
+            l.contains("namespace 1: ")
+        })
+        .map_err(|f| f.context(&format!("cycle {i}")))?;
+        DRIVER
+            .unload_cleanly(ctx)
+            .map_err(|f| f.context(&format!("cycle {i}")))?;
+    }
+    Ok(())
+}
+
+/// What the host wrote at `offset` (the same function as `xtask/src/nvmedisk.rs`).
+fn host_pattern(offset: u64) -> Vec<u8> {
+    let mut b: Vec<u8> = (0..4096usize)
+        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a)
+        .collect();
+    b[..8].copy_from_slice(&offset.to_le_bytes());
+    b
+}
+
+/// A buffer of `len` bytes starting `misalign` bytes past a page boundary (O_DIRECT needs
+/// 512-byte alignment; a page offset exercises PRP1 with an offset).
+struct Aligned {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize, misalign: usize) -> Aligned {
+        let storage = vec![0u8; len + 8192];
+        let start = storage.as_ptr().align_offset(4096) + misalign;
+        Aligned {
+            storage,
+            start,
+            len,
+        }
+    }
+    fn buf(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+fn open_direct(write: bool) -> TestResult<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_DIRECT)
+        .open(DISK)
+        .context(format!("open({DISK}, O_DIRECT)"))
+}
+
+fn sysfs(attr: &str) -> TestResult<String> {
+    let path = format!("{SYSFS}/{attr}");
+    Ok(std::fs::read_to_string(&path)
+        .context(format!("read {path}"))?
+        .trim()
+        .to_string())
+}
+
+/// Capacity, block size and the write cache as the block layer sees them.
+fn disk_geometry(_: &Ctx) -> TestResult {
+    ensure_eq!(sysfs("size")?, "131072", "{SYSFS}/size (512-byte sectors)");
+    ensure_eq!(
+        sysfs("queue/logical_block_size")?,
+        "512",
+        "logical block size"
+    );
+    ensure_eq!(sysfs("queue/write_cache")?, "write back", "write cache");
+    let max_kb: u64 = sysfs("queue/max_hw_sectors_kb")?.parse().context("parse")?;
+    ensure!(
+        (4..=512).contains(&max_kb),
+        "max_hw_sectors_kb {max_kb} not in 4..=512"
+    );
+    Ok(())
+}
+
+fn reads_host_pattern(_: &Ctx) -> TestResult {
+    let f = open_direct(false)?;
+    let mut a = Aligned::new(4096, 0);
+    for off in PATTERN_OFFSETS {
+        let n = f
+            .read_at(a.buf(), off)
+            .context(format!("pread(4096, {off})"))?;
+        ensure_eq!(n, 4096, "pread at {off}");
+        ensure_bytes(a.buf(), &host_pattern(off), format!("block at {off}"))?;
+    }
+    Ok(())
+}
+
+/// 64 KiB (16 pages: a PRP list) written and read back, then the host pattern next to it
+/// is still intact.
+fn write_then_read_back(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    let data = pattern(64 * 1024, 0x6e766d65);
+    let mut w = Aligned::new(data.len(), 0);
+    w.buf().copy_from_slice(&data);
+    let off = 1 << 20;
+    let n = f.write_at(w.buf(), off).context("pwrite(64 KiB, 1 MiB)")?;
+    ensure_eq!(n, data.len(), "pwrite count");
+    let mut r = Aligned::new(data.len(), 0);
+    let n = f.read_at(r.buf(), off).context("pread(64 KiB, 1 MiB)")?;
+    ensure_eq!(n, data.len(), "pread count");
+    ensure_bytes(r.buf(), &data, "64 KiB read back")?;
+    let mut p = Aligned::new(4096, 0);
+    f.read_at(p.buf(), 0).context("pread(4096, 0)")?;
+    ensure_bytes(p.buf(), &host_pattern(0), "block 0 after the write")?;
+    Ok(())
+}
+
+/// Buffers starting 512 bytes into a page: PRP1 has an offset, and the transfer spans one
+/// page more than its length (2 pages for 4 KiB, a list for 12 KiB and 128 KiB).
+fn unaligned_buffer_and_prp_list(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    for (i, len) in [512usize, 4096, 12 * 1024, 128 * 1024]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pattern(len, 0x1000 + i as u32);
+        let off = (8 << 20) + (i as u64) * (1 << 20) + 512;
+        let mut w = Aligned::new(len, 512);
+        w.buf().copy_from_slice(&data);
+        let n = f
+            .write_at(w.buf(), off)
+            .context(format!("pwrite({len}, {off})"))?;
+        ensure_eq!(n, len, "pwrite({len}) count");
+        let mut r = Aligned::new(len, 512);
+        let n = f
+            .read_at(r.buf(), off)
+            .context(format!("pread({len}, {off})"))?;
+        ensure_eq!(n, len, "pread({len}) count");
+        ensure_bytes(r.buf(), &data, format!("{len} bytes at {off}"))?;
+    }
+    Ok(())
+}
+
+/// fsync on the disk sends a flush (the controller has a volatile write cache).
+fn fsync_flushes(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    let mut w = Aligned::new(4096, 0);
+    w.buf().fill(0xa5);
+    f.write_at(w.buf(), 2 << 20).context("pwrite")?;
+    f.sync_all().context("fsync")?;
+    Ok(())
+}
+
+/// Four threads write and read back their own regions at once, with sizes from 4 to 128 KiB
+/// and page offsets: several commands in flight, each with its own tag and PRP list.
+fn four_threads(_: &Ctx) -> TestResult {
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || -> Result<(), String> {
+                let f = open_direct(true).map_err(|e| e.to_string())?;
+                for (i, len) in [4096usize, 65536, 8192, 131072, 12288, 32768]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let misalign = if i % 2 == 0 { 0 } else { 1024 };
+                    let off = (16 << 20) + t * (4 << 20) + (i as u64) * (256 << 10);
+                    let data = pattern(len, (t * 100 + i as u64) as u32);
+                    let mut w = Aligned::new(len, misalign);
+                    w.buf().copy_from_slice(&data);
+                    let n = f
+                        .write_at(w.buf(), off)
+                        .map_err(|e| format!("pwrite: {e}"))?;
+                    let mut r = Aligned::new(len, misalign);
+                    let m = f.read_at(r.buf(), off).map_err(|e| format!("pread: {e}"))?;
+                    if n != len || m != len || r.buf() != &data[..] {
+                        return Err(format!(
+                            "thread {t}: {len} bytes at {off}: wrote {n}, read {m}, data differs"
+                        ));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for (t, h) in threads.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(crate::harness::Failure::new(e)),
+            Err(_) => return Err(crate::harness::Failure::new(format!("thread {t} panicked"))),
+        }
+    }
+    Ok(())
+}
+
+/// Reads at the end see end-of-file; writes there fail; nothing crashes.
+fn io_past_the_end(_: &Ctx) -> TestResult {
+    let f = open_direct(true)?;
+    let mut a = Aligned::new(8192, 0);
+    let n = f.read_at(a.buf(), SIZE).context("pread at the end")?;
+    ensure_eq!(n, 0, "pread at the end");
+    let n = f
+        .read_at(a.buf(), SIZE - 4096)
+        .context("pread across the end")?;
+    ensure_eq!(n, 4096, "pread across the end (short count)");
+    ensure_bytes(&a.buf()[..4096], &host_pattern(SIZE - 4096), "last block")?;
+    ensure!(
+        f.write_at(a.buf(), SIZE).is_err(),
+        "pwrite at the end succeeded"
+    );
+    ensure!(
+        f.write_at(a.buf(), SIZE + (1 << 20)).is_err(),
+        "pwrite past the end succeeded"
+    );
+    Ok(())
+}
+
+fn run_tool(path: &str, args: &[&str]) -> TestResult<String> {
+    let out = std::process::Command::new(path)
+        .args(args)
+        .output()
+        .context(format!("run {path}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success(),
+        "{path} {args:?} failed ({}):\n{text}",
+        out.status
+    );
+    Ok(text)
+}
+
+/// A whole file system written through the driver (busybox mke2fs: ext2, 1 KiB blocks) and
+/// read back by a forced, read-only e2fsck: every structure must be where it was written.
+fn mke2fs_then_e2fsck(_: &Ctx) -> TestResult {
+    run_tool("/bin/mke2fs", &["-F", "-L", "rustnvme", DISK])?;
+    let report = run_tool("/bin/e2fsck", &["-f", "-n", DISK])?;
+    ensure!(
+        report.contains("rustnvme: 11/"),
+        "e2fsck did not report the new file system:\n{report}"
+    );
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! The I/O queue pair: blk-mq requests become NVM Read/Write/Flush commands with PRPs, and
+//! the interrupt handler turns completions back into ended requests.
+//!
+//! Shared by `queue_rq` (any CPU, must not sleep) and the interrupt handler: the rings and the
+//! table of requests in flight are behind one spinlock taken with interrupts off. Nothing is
+//! allocated here: each tag has its own PRP list page, allocated with the queue.
+
+use crate::regs;
+use crate::spec::{io_opcode, Command, Completion};
+use crate::{Bar0, NvmeLite};
+use kernel::block::mq::{self, Op, Request, Status};
+use kernel::device::Device;
+use kernel::dma::{self, CoherentAllocation};
+use kernel::irq::{self, IrqReturn};
+use kernel::prelude::*;
+use zerocopy::little_endian::U64;
+
+/// Entries per I/O queue (the tag set has one fewer: a full ring keeps one slot empty).
+pub const IO_DEPTH: u16 = 32;
+/// PRP entries in one list page.
+const PRPS_PER_PAGE: usize = 512;
+/// The memory page size (CC.MPS = 0).
+const PAGE: u64 = 4096;
+
+/// Queue 1: what `queue_rq` and the interrupt handler share.
+pub struct IoQueue {
+    bar: Arc<Bar0>,
+    ring: SpinLock<Ring>,
+    /// One PRP list page per tag.
+    prp_lists: CoherentAllocation<U64>,
+    sq_doorbell: usize,
+    cq_doorbell: usize,
+    /// log2 of the logical block size.
+    lba_shift: u32,
+    /// Namespace size in 512-byte sectors.
+    capacity_sectors: u64,
+}
+
+struct Ring {
+    sq: CoherentAllocation<Command>,
+    cq: CoherentAllocation<Completion>,
+    sq_tail: u16,
+    cq_head: u16,
+    phase: bool,
+    /// The request each command identifier (= tag) stands for, while in flight.
+    inflight: KVec<Option<Request<NvmeLite>>>,
+}
+
+impl IoQueue {
+    pub fn new(
+        dev: &Device,
+        bar: Arc<Bar0>,
+        stride: usize,
+        lba_shift: u32,
+        capacity_sectors: u64,
+    ) -> Result<Self> {
+        let mut inflight = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
+        for _ in 0..IO_DEPTH {
+            inflight.push(None, Gfp::KERNEL)?;
+        }
+        let ring = Ring {
+            sq: CoherentAllocation::alloc(dev, IO_DEPTH.into(), Gfp::KERNEL)?,
+            cq: CoherentAllocation::alloc(dev, IO_DEPTH.into(), Gfp::KERNEL)?,
+            sq_tail: 0,
+            cq_head: 0,
+            phase: true,
+            inflight,
+        };
+        Ok(Self {
+            bar,
+            ring: new_spinlock!(ring, "nvme_lite.ioq", Gfp::KERNEL)?,
+            prp_lists: CoherentAllocation::alloc(
+                dev,
+                usize::from(IO_DEPTH) * PRPS_PER_PAGE,
+                Gfp::KERNEL,
+            )?,
+            sq_doorbell: regs::DOORBELLS + 2 * stride,
+            cq_doorbell: regs::DOORBELLS + 3 * stride,
+            lba_shift,
+            capacity_sectors,
+        })
+    }
+
+    /// The bus addresses of the submission and completion rings, for Create I/O SQ/CQ.
+    pub fn ring_addresses(&self) -> (u64, u64) {
+        self.ring
+            .lock_irqsave(|r| (r.sq.dma_handle(), r.cq.dma_handle()))
+    }
+
+    /// Fills in PRP1/PRP2 for the mapped request (using the tag's PRP list if more than two
+    /// pages).
+    fn set_prps(&self, rq: &Request<NvmeLite>, cmd: &mut Command) -> Result {
+        let list_base = rq.tag() as usize * PRPS_PER_PAGE;
+        let segments = (0..).map_while(|i| rq.dma_segment(i));
+        let prps = prp_entries(segments, |n, addr| {
+            self.prp_lists.write(list_base + n, &U64::new(addr));
+        })?;
+        cmd.prp1.set(prps.prp1);
+        match prps.count {
+            0 => {}
+            1 => cmd.prp2.set(prps.second),
+            _ => cmd.prp2.set(self.prp_lists.dma_handle_of(list_base)?),
+        }
+        Ok(())
+    }
+
+    fn build(&self, rq: &mut Request<NvmeLite>) -> core::result::Result<Command, Status> {
+        let mut cmd = Command::default();
+        cmd.nsid.set(1);
+        match rq.op() {
+            Op::Flush => {
+                cmd.opcode = io_opcode::FLUSH;
+                return Ok(cmd);
+            }
+            Op::Read => cmd.opcode = io_opcode::READ,
+            Op::Write => cmd.opcode = io_opcode::WRITE,
+            Op::Other(_) => return Err(Status::NotSupp),
+        }
+        let sectors = u64::from(rq.bytes()) >> 9;
+        let end = rq.sector().checked_add(sectors).ok_or(Status::IoErr)?;
+        let blocks = u64::from(rq.bytes()) >> self.lba_shift;
+        if end > self.capacity_sectors || blocks == 0 || blocks > 0x1_0000 {
+            return Err(Status::IoErr);
+        }
+        rq.dma_map().map_err(|_| Status::Resource)?;
+        self.set_prps(rq, &mut cmd).map_err(|_| Status::IoErr)?;
+        // CDW10/11: starting LBA; CDW12 15:0: number of logical blocks, zero-based.
+        let slba = rq.sector() >> (self.lba_shift - 9);
+        cmd.cdw10.set(slba as u32);
+        cmd.cdw11.set((slba >> 32) as u32);
+        cmd.cdw12.set((blocks - 1) as u32);
+        Ok(cmd)
+    }
+
+    /// Puts a request on the ring (queue_rq's work).
+    #[allow(clippy::result_large_err)]
+    fn submit(
+        &self,
+        mut rq: Request<NvmeLite>,
+    ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
+        let mut cmd = match self.build(&mut rq) {
+            Ok(c) => c,
+            Err(s) => return Err((rq, s)),
+        };
+        let tag = rq.tag();
+        cmd.cid.set(tag as u16);
+        self.ring.lock_irqsave(|r| {
+            let slot = match r.inflight.as_mut_slice().get_mut(tag as usize) {
+                Some(s) if s.is_none() => s,
+                _ => return Err((rq, Status::IoErr)),
+            };
+            *slot = Some(rq);
+            r.sq.write(r.sq_tail.into(), &cmd);
+            r.sq_tail = (r.sq_tail + 1) % IO_DEPTH;
+            // writel orders the entry (and PRP list) writes before the doorbell.
+            let _ = self.bar.try_write32(r.sq_tail.into(), self.sq_doorbell);
+            Ok(())
+        })
+    }
+
+    /// Consumes the posted completions; ends their requests after letting go of the lock.
+    fn process_completions(&self) -> IrqReturn {
+        let mut done: [Option<(Request<NvmeLite>, Status)>; IO_DEPTH as usize] =
+            [const { None }; IO_DEPTH as usize];
+        let count = self.ring.lock_irqsave(|r| {
+            let mut count = 0;
+            while count < done.len() {
+                let head = usize::from(r.cq_head);
+                if r.cq.read(head).phase() != r.phase {
+                    break;
+                }
+                dma::rmb();
+                let cqe = r.cq.read(head);
+                r.cq_head += 1;
+                if r.cq_head == IO_DEPTH {
+                    r.cq_head = 0;
+                    r.phase = !r.phase;
+                }
+                let cid = usize::from(cqe.cid.get());
+                match r
+                    .inflight
+                    .as_mut_slice()
+                    .get_mut(cid)
+                    .and_then(Option::take)
+                {
+                    Some(rq) => {
+                        done[count] = Some((rq, status(cqe.status_field())));
+                        count += 1;
+                    }
+                    None => pr_warn!("completion for unknown command {cid}\n"),
+                }
+            }
+            if count > 0 {
+                let _ = self.bar.try_write32(r.cq_head.into(), self.cq_doorbell);
+            }
+            count
+        });
+        for (rq, st) in done.iter_mut().filter_map(Option::take) {
+            rq.end(st);
+        }
+        if count > 0 {
+            IrqReturn::Handled
+        } else {
+            IrqReturn::None
+        }
+    }
+}
+
+/// The data pointer of a command, from its DMA segments.
+#[derive(Debug, PartialEq, Eq)]
+struct Prps {
+    /// PRP Entry 1: the first segment's address (may have a page offset).
+    prp1: u64,
+    /// How many page entries follow it (0: none, 1: `second` is PRP2, more: a PRP list).
+    count: usize,
+    /// The first of them.
+    second: u64,
+}
+
+/// Splits DMA segments into PRP entries (NVMe 1.4, 4.3): PRP1 is the first segment's
+/// address; every further memory page the transfer touches is one entry, passed to
+/// `entry(index, address)` (the PRP list). The queue's virtual boundary (4 KiB) guarantees
+/// that only the first segment starts, and only the last ends, inside a page.
+fn prp_entries(
+    segments: impl Iterator<Item = (u64, u32)>,
+    mut entry: impl FnMut(usize, u64),
+) -> Result<Prps> {
+    let mut prps = Prps {
+        prp1: 0,
+        count: 0,
+        second: 0,
+    };
+    for (i, (addr, len)) in segments.enumerate() {
+        let end = addr + u64::from(len);
+        let mut a = addr;
+        if i == 0 {
+            prps.prp1 = addr;
+            a = (addr & !(PAGE - 1)) + PAGE;
+        } else if addr % PAGE != 0 {
+            return Err(EINVAL);
+        }
+        while a < end {
+            if prps.count >= PRPS_PER_PAGE {
+                return Err(EINVAL);
+            }
+            if prps.count == 0 {
+                prps.second = a;
+            }
+            entry(prps.count, a);
+            prps.count += 1;
+            a += PAGE;
+        }
+    }
+    Ok(prps)
+}
+
+/// NVMe status (Status Field without the phase bit) → block status, as `nvme_error_status()`.
+fn status(sf: u16) -> Status {
+    match sf & 0x7ff {
+        0 => Status::Ok,
+        // Invalid Command Opcode, Invalid Field, Invalid Namespace.
+        0x01 | 0x02 | 0x0b => Status::NotSupp,
+        // LBA Out of Range.
+        0x80 => Status::Target,
+        // Capacity Exceeded.
+        0x81 => Status::NoSpc,
+        // Reservation Conflict.
+        0x83 => Status::Nexus,
+        // Write Fault, Unrecovered Read Error.
+        0x280 | 0x281 => Status::Medium,
+        // End-to-end Guard, Application Tag, Reference Tag check errors.
+        0x282..=0x284 => Status::Protection,
+        _ => Status::IoErr,
+    }
+}
+
+impl irq::Handler for IoQueue {
+    fn handle(&self) -> IrqReturn {
+        self.process_completions()
+    }
+}
+
+impl mq::Operations for NvmeLite {
+    type QueueData = IoQueue;
+    type RequestData = ();
+
+    fn new_request_data() {}
+
+    fn queue_rq(
+        queue: &IoQueue,
+        rq: Request<NvmeLite>,
+        _is_last: bool,
+    ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
+        queue.submit(rq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prps(segments: &[(u64, u32)]) -> (Prps, Vec<u64>) {
+        let mut list = Vec::new();
+        let p = prp_entries(segments.iter().copied(), |n, a| {
+            assert_eq!(n, list.len());
+            list.push(a);
+        })
+        .unwrap();
+        (p, list)
+    }
+
+    #[test]
+    fn prp_one_page_needs_prp1_only() {
+        let (p, list) = prps(&[(0x10_0000, 4096)]);
+        assert_eq!((p.prp1, p.count), (0x10_0000, 0));
+        assert!(list.is_empty());
+        let (p, _) = prps(&[(0x10_0200, 512)]);
+        assert_eq!((p.prp1, p.count), (0x10_0200, 0));
+    }
+
+    #[test]
+    fn prp_offset_crossing_a_page_uses_prp2() {
+        let (p, list) = prps(&[(0x10_0e00, 1024)]);
+        assert_eq!((p.prp1, p.count, p.second), (0x10_0e00, 1, 0x10_1000));
+        assert_eq!(list, [0x10_1000]);
+    }
+
+    #[test]
+    fn prp_list_over_several_segments() {
+        // 512 bytes into a page, then two more pages elsewhere: 4 pages touched.
+        let (p, list) = prps(&[(0x10_0200, 0x1e00), (0x20_0000, 0x2000)]);
+        assert_eq!((p.prp1, p.count), (0x10_0200, 3));
+        assert_eq!(list, [0x10_1000, 0x20_0000, 0x20_1000]);
+    }
+
+    #[test]
+    fn prp_rejects_a_gap_inside_a_page() {
+        assert!(prp_entries([(0x1000, 4096), (0x3200, 512)].into_iter(), |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn status_mapping() {
+        assert_eq!(status(0), Status::Ok);
+        assert_eq!(status(0x80), Status::Target);
+        assert_eq!(status(0x281), Status::Medium);
+        assert_eq!(status(0x4000 | 0x02), Status::NotSupp);
+        assert_eq!(status(0x06), Status::IoErr);
+    }
+}

@@ -1,0 +1,396 @@
+//! `nvme_lite`: a PCI driver for NVMe controllers (class 0x010802), in safe Rust, exposing
+//! namespace 1 as the block device `/dev/nvme_lite<N>n1`.
+//!
+//! Bring-up follows `drivers/nvme/host/pci.c`: map BAR0, read CAP and VS, disable the
+//! controller (waiting for CSTS.RDY to clear, at most CAP.TO), set up the admin queue pair in
+//! coherent DMA memory, enable (waiting for CSTS.RDY, at most CAP.TO; CSTS.CFS is an error),
+//! Identify Controller and Namespace 1 (the admin queue is polled), Set Features (Number of
+//! Queues: one pair), allocate interrupt vectors (MSI-X, else MSI, else the pin), create I/O
+//! completion + submission queue 1, then a blk-mq tag set and the disk. Reads, writes and
+//! flushes go through `io.rs`. On unbind (and `rmmod`): remove the disk (waiting for I/O in
+//! flight), delete the I/O queues, shut the controller down (CC.SHN, waiting for CSTS.SHST),
+//! then free interrupts, DMA memory and BAR0, in that order.
+//!
+//! Reading order: `regs.rs` (registers), `spec.rs` (commands, Identify pages), `queue.rs` (the
+//! polled admin queue), this file (probe, enable, identify, queues, remove), `io.rs` (the I/O
+//! path and the interrupt handler).
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+mod io;
+mod queue;
+mod regs;
+mod spec;
+
+use io::{IoQueue, IO_DEPTH};
+use kernel::block::mq::{DiskParams, GenDisk, TagSet};
+use kernel::device::DeviceRef as GenericDevice;
+use kernel::dma::CoherentAllocation;
+use kernel::pci::{self, Bar, IrqKinds, IrqVectors};
+use kernel::prelude::*;
+use kernel::sync::atomic::{AtomicU32, Ordering};
+use kernel::time::{msleep, Instant};
+use queue::QueuePair;
+use regs::{Cap, Cc, Csts};
+use spec::{admin_opcode, cns, feature, Command, IdentifyController, IdentifyNamespace};
+
+kernel::pci_device_table!(
+    NVME_IDS,
+    "nvme_lite",
+    [pci::DeviceId::with_class(0x010802, 0xffffff)]
+);
+
+/// Admin queue depth.
+const ADMIN_DEPTH: u16 = 32;
+/// How long an admin command may take.
+const ADMIN_TIMEOUT_MS: u64 = 5_000;
+/// How long a normal shutdown may take (the C driver's `shutdown_timeout` default).
+const SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
+/// The largest transfer we ask for, whatever MDTS allows: 512 KiB (129 PRP entries).
+const MAX_TRANSFER: u64 = 512 * 1024;
+
+/// BAR0: registers and at least the admin doorbells.
+pub(crate) type Bar0 = Bar<{ regs::BAR0_MIN }>;
+
+/// Controllers probed so far: the `<N>` of `/dev/nvme_lite<N>n1`.
+static INSTANCES: AtomicU32 = AtomicU32::new(0);
+
+/// What Identify said.
+struct Identity {
+    mdts: u8,
+    write_cache: bool,
+    /// Namespace 1: size in logical blocks and log2 of the block size.
+    nsze: u64,
+    lba_shift: u32,
+}
+
+/// One bound controller. `remove` takes the disk down, deletes the I/O queues and shuts the
+/// controller down; then the fields drop in order: interrupt handlers and vectors, the I/O
+/// queue's DMA memory, the admin queue's, and BAR0 last.
+struct Controller {
+    disk: Option<GenDisk<NvmeLite>>,
+    _irqs: IrqVectors<IoQueue>,
+    io: Arc<IoQueue>,
+    admin: QueuePair,
+    bar: Arc<Bar0>,
+    dev: GenericDevice,
+    io_queues_live: bool,
+}
+
+/// The loaded module: dropping it unregisters the driver (unbinding every controller).
+struct NvmeLite {
+    _driver: pci::Registration<NvmeLite>,
+}
+
+impl Module for NvmeLite {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(NvmeLite {
+            _driver: pci::Registration::register(c"nvme_lite", module, Gfp::KERNEL)?,
+        })
+    }
+}
+
+impl pci::Driver for NvmeLite {
+    type Data = Controller;
+    const ID_TABLE: &'static [pci::DeviceId] = &NVME_IDS;
+
+    fn probe(pdev: &pci::Device) -> Result<Controller> {
+        let dev = pdev.as_device();
+        pdev.enable_device_mem()?;
+        pdev.set_master()?;
+        pdev.dma_set_mask_and_coherent(64)?;
+        let bar: Arc<Bar0> = Arc::new(pdev.iomap_region(0, c"nvme_lite")?, Gfp::KERNEL)?;
+        let cap = Cap(bar.read64::<{ regs::CAP }>());
+        let (major, minor, ter) = regs::version(bar.read32::<{ regs::VS }>());
+        pr_info!(
+            "{}: {:04x}:{:04x} NVMe {major}.{minor}.{ter}, CAP={:#018x} (MQES={}, TO={} ms, DSTRD stride={})\n",
+            dev.name(),
+            pdev.vendor_id(),
+            pdev.device_id(),
+            cap.0,
+            cap.mqes(),
+            cap.timeout_ms(),
+            cap.doorbell_stride()
+        );
+        if !cap.supports_nvm() || cap.mpsmin() != 0 || cap.mqes() < u32::from(IO_DEPTH) {
+            pr_err!(
+                "{}: no NVM command set, 4 KiB pages or deep enough queues\n",
+                dev.name()
+            );
+            return Err(ENODEV);
+        }
+        let mut admin = QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?;
+        disable(&bar, &dev, cap)?;
+        enable(&bar, &dev, cap, &admin)?;
+        // From here on, a failure shuts the controller down before the DMA memory goes.
+        let set_up = (|| {
+            let id = identify(&bar, &dev, &mut admin)?;
+            let capacity_sectors = id.nsze << (id.lba_shift - 9);
+            let io = Arc::new(
+                IoQueue::new(
+                    &dev,
+                    bar.clone(),
+                    cap.doorbell_stride(),
+                    id.lba_shift,
+                    capacity_sectors,
+                )?,
+                Gfp::KERNEL,
+            )?;
+            let mut irqs = pdev.alloc_irq_vectors::<IoQueue>(1, 2, IrqKinds::ALL)?;
+            // Vector 0 belongs to the admin queue (polled: never requested); the I/O queue
+            // gets vector 1 when there are two, else shares vector 0.
+            let vector = if irqs.count() >= 2 { 1 } else { 0 };
+            irqs.request(vector, c"nvme_lite", io.clone(), Gfp::KERNEL)?;
+            pr_info!(
+                "{}: {} interrupt vector(s) ({}), I/O queue on vector {vector}\n",
+                dev.name(),
+                irqs.count(),
+                if irqs.is_msix() {
+                    "MSI-X"
+                } else {
+                    "MSI or INTx"
+                }
+            );
+            create_io_queues(&bar, &mut admin, &io, vector)?;
+            Ok((id, io, irqs, capacity_sectors))
+        })();
+        let (id, io, irqs, capacity_sectors) = match set_up {
+            Ok(v) => v,
+            Err(e) => {
+                shutdown(&bar, &dev);
+                return Err(e);
+            }
+        };
+        let mut ctrl = Controller {
+            disk: None,
+            _irqs: irqs,
+            io,
+            admin,
+            bar,
+            dev,
+            io_queues_live: true,
+        };
+        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        let max_transfer = match id.mdts {
+            0 => MAX_TRANSFER,
+            m => (4096u64 << m).min(MAX_TRANSFER),
+        };
+        let params = DiskParams {
+            capacity_sectors,
+            logical_block_size: 1 << id.lba_shift,
+            max_hw_sectors: (max_transfer >> 9) as u32,
+            max_segments: kernel::block::mq::MAX_SEGMENTS as u16,
+            virt_boundary_mask: 4095,
+            write_cache: id.write_cache,
+        };
+        let disk = TagSet::new(
+            &ctrl.dev,
+            u32::from(IO_DEPTH) - 1,
+            ctrl.io.clone(),
+            Gfp::KERNEL,
+        )
+        .and_then(|set| GenDisk::new(set, format_args!("nvme_lite{instance}n1"), params));
+        match disk {
+            Ok(d) => ctrl.disk = Some(d),
+            Err(e) => {
+                ctrl.quiesce();
+                return Err(e);
+            }
+        }
+        pr_info!("{}: disk nvme_lite{instance}n1\n", ctrl.dev.name());
+        Ok(ctrl)
+    }
+
+    fn remove(_pdev: &pci::Device, mut ctrl: Controller) {
+        ctrl.quiesce();
+        pr_info!("{}: removed\n", ctrl.dev.name());
+    }
+}
+
+impl Controller {
+    /// Removes the disk (waiting for I/O in flight), deletes the I/O queues and shuts the
+    /// controller down.
+    fn quiesce(&mut self) {
+        drop(self.disk.take());
+        if self.io_queues_live {
+            self.io_queues_live = false;
+            for (opcode, what) in [
+                (admin_opcode::DELETE_SQ, "Delete I/O SQ"),
+                (admin_opcode::DELETE_CQ, "Delete I/O CQ"),
+            ] {
+                let mut cmd = Command {
+                    opcode,
+                    ..Default::default()
+                };
+                cmd.cdw10.set(1);
+                if let Err(e) = self.admin.execute_polled(&self.bar, cmd, ADMIN_TIMEOUT_MS) {
+                    pr_err!("{}: {what} failed: {e:?}\n", self.dev.name());
+                }
+            }
+        }
+        shutdown(&self.bar, &self.dev);
+    }
+}
+
+fn csts(bar: &Bar0) -> Csts {
+    Csts::from_bits_retain(bar.read32::<{ regs::CSTS }>())
+}
+
+/// Waits until `done(CSTS)`, for at most `timeout_ms`; CSTS.CFS is an error.
+fn wait_csts(
+    bar: &Bar0,
+    dev: &GenericDevice,
+    what: &str,
+    timeout_ms: u64,
+    done: impl Fn(Csts) -> bool,
+) -> Result {
+    let start = Instant::now();
+    loop {
+        let csts = csts(bar);
+        if done(csts) {
+            return Ok(());
+        }
+        if csts.contains(Csts::CFS) && csts.bits() != !0 {
+            pr_err!("{}: controller fatal status while {what}\n", dev.name());
+            return Err(EIO);
+        }
+        if start.elapsed_ms() > timeout_ms {
+            pr_err!(
+                "{}: timed out after {timeout_ms} ms {what} (CSTS={:#x})\n",
+                dev.name(),
+                csts.bits()
+            );
+            return Err(ETIMEDOUT);
+        }
+        msleep(1);
+    }
+}
+
+/// Clears CC.EN and waits for CSTS.RDY to follow (at most CAP.TO).
+fn disable(bar: &Bar0, dev: &GenericDevice, cap: Cap) -> Result {
+    let cc = Cc::from_bits_retain(bar.read32::<{ regs::CC }>());
+    bar.write32::<{ regs::CC }>((cc - Cc::EN).bits());
+    wait_csts(bar, dev, "disabling", cap.timeout_ms(), |c| {
+        !c.contains(Csts::RDY)
+    })
+}
+
+/// Programs the admin queue, sets CC (EN=1) and waits for CSTS.RDY (at most CAP.TO).
+fn enable(bar: &Bar0, dev: &GenericDevice, cap: Cap, admin: &QueuePair) -> Result {
+    let depth = u32::from(ADMIN_DEPTH) - 1;
+    bar.write32::<{ regs::AQA }>((depth << 16) | depth);
+    bar.write64::<{ regs::ASQ }>(admin.sq.dma_handle());
+    bar.write64::<{ regs::ACQ }>(admin.cq.dma_handle());
+    bar.write32::<{ regs::CC }>(Cc::new(0).bits());
+    wait_csts(bar, dev, "enabling", cap.timeout_ms(), |c| {
+        c.contains(Csts::RDY)
+    })
+}
+
+/// Normal shutdown (CC.SHN = 01b), waiting for CSTS.SHST = complete. Errors are logged:
+/// nothing else can be done about them on the way out.
+fn shutdown(bar: &Bar0, dev: &GenericDevice) {
+    let cc = Cc::from_bits_retain(bar.read32::<{ regs::CC }>());
+    bar.write32::<{ regs::CC }>(((cc - Cc::SHN_ABRUPT) | Cc::SHN_NORMAL).bits());
+    let _ = wait_csts(bar, dev, "shutting down", SHUTDOWN_TIMEOUT_MS, |c| {
+        c & Csts::SHST_MASK == Csts::SHST_COMPLETE
+    });
+}
+
+/// Identify Controller, then Identify Namespace 1; logs what they say.
+fn identify(bar: &Bar0, dev: &GenericDevice, admin: &mut QueuePair) -> Result<Identity> {
+    let page = CoherentAllocation::<IdentifyController>::alloc(dev, 1, Gfp::KERNEL)?;
+    let mut cmd = Command {
+        opcode: admin_opcode::IDENTIFY,
+        ..Default::default()
+    };
+    cmd.prp1.set(page.dma_handle());
+    cmd.cdw10.set(cns::CONTROLLER);
+    admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+    let id = page.read_boxed(0, Gfp::KERNEL)?;
+    pr_info!(
+        "{}: model \"{}\" serial \"{}\" firmware \"{}\", {} namespace(s), MDTS {}\n",
+        dev.name(),
+        spec::ascii(&id.mn),
+        spec::ascii(&id.sn),
+        spec::ascii(&id.fr),
+        id.nn.get(),
+        id.mdts
+    );
+    if id.nn.get() == 0 {
+        return Err(ENODEV);
+    }
+    let (mdts, write_cache) = (id.mdts, id.vwc & 1 != 0);
+    drop(id);
+    drop(page);
+
+    let page = CoherentAllocation::<IdentifyNamespace>::alloc(dev, 1, Gfp::KERNEL)?;
+    let mut cmd = Command {
+        opcode: admin_opcode::IDENTIFY,
+        ..Default::default()
+    };
+    cmd.nsid.set(1);
+    cmd.prp1.set(page.dma_handle());
+    cmd.cdw10.set(cns::NAMESPACE);
+    admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+    let ns = page.read_boxed(0, Gfp::KERNEL)?;
+    let bs = ns.block_size();
+    pr_info!(
+        "{}: namespace 1: {} blocks of {} bytes ({} MiB)\n",
+        dev.name(),
+        ns.nsze.get(),
+        bs,
+        (ns.nsze.get() * u64::from(bs)) >> 20
+    );
+    if !(512..=4096).contains(&bs) || ns.nsze.get() == 0 {
+        return Err(ENODEV);
+    }
+    Ok(Identity {
+        mdts,
+        write_cache,
+        nsze: ns.nsze.get(),
+        lba_shift: bs.trailing_zeros(),
+    })
+}
+
+/// Set Features (Number of Queues: one pair), Create I/O CQ 1 (interrupts on `vector`), then
+/// Create I/O SQ 1 on it.
+fn create_io_queues(bar: &Bar0, admin: &mut QueuePair, io: &IoQueue, vector: u32) -> Result {
+    let mut cmd = Command {
+        opcode: admin_opcode::SET_FEATURES,
+        ..Default::default()
+    };
+    cmd.cdw10.set(feature::NUM_QUEUES);
+    cmd.cdw11.set(0); // one SQ, one CQ (zero-based)
+    admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+
+    let (sq, cq) = io.ring_addresses();
+    let qsize = (u32::from(IO_DEPTH) - 1) << 16;
+    let mut cmd = Command {
+        opcode: admin_opcode::CREATE_CQ,
+        ..Default::default()
+    };
+    cmd.prp1.set(cq);
+    cmd.cdw10.set(qsize | 1);
+    cmd.cdw11.set((vector << 16) | 0b11); // IV, IEN, PC
+    admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+
+    let mut cmd = Command {
+        opcode: admin_opcode::CREATE_SQ,
+        ..Default::default()
+    };
+    cmd.prp1.set(sq);
+    cmd.cdw10.set(qsize | 1);
+    cmd.cdw11.set((1 << 16) | 1); // CQID 1, PC
+    admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+    Ok(())
+}
+
+kernel::module! {
+    type: NvmeLite,
+    name: "nvme_lite",
+    author: "Rust for Linux examples",
+    description: "NVMe-lite: a PCI NVMe block driver in safe Rust",
+    license: "GPL",
+}

@@ -1,0 +1,86 @@
+//! The NVMe controller every test boot has: QEMU's `-device nvme` (PCI 1b36:0010) backed by a
+//! raw image that the host creates fresh for each boot, 64 MiB sparse, with a known pattern at
+//! known offsets so the guest can check what it reads (see [`pattern`]).
+//!
+//! On arm64 `virt` the controller sits at a fixed slot (`addr=0x10`) on `pcie.0`.
+
+use crate::arch::Arch;
+use crate::cpio::Cpio;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// The image size: 64 MiB, 131072 blocks of 512 bytes.
+pub const SIZE: u64 = 64 << 20;
+
+/// Where the host writes [`pattern`] blocks: the first, one in the middle, the last 4 KiB.
+pub const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+
+/// The 4 KiB written at `offset`: byte `i` is `(offset / 4096 + i * 7) as u8 ^ 0x5a`, and the
+/// first 8 bytes are the offset itself (little endian), so a block read from the wrong place
+/// is recognisable. The guest suite (`drivers/nvme_lite/guest.rs`) computes the same.
+pub fn pattern(offset: u64) -> [u8; 4096] {
+    let mut b = [0u8; 4096];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a;
+    }
+    b[..8].copy_from_slice(&offset.to_le_bytes());
+    b
+}
+
+/// Creates (or truncates) the image at `path` and returns the QEMU arguments that attach it.
+pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = File::create(path)?;
+    f.set_len(SIZE)?;
+    for off in PATTERN_OFFSETS {
+        f.seek(SeekFrom::Start(off))?;
+        f.write_all(&pattern(off))?;
+    }
+    let addr = match arch {
+        Arch::X86_64 => "",
+        Arch::Arm64 => ",addr=0x10",
+    };
+    Ok(vec![
+        "-drive".into(),
+        format!("file={},if=none,id=nvm0,format=raw", path.display()),
+        "-device".into(),
+        format!("nvme,serial=rustnvme0,drive=nvm0{addr}"),
+    ])
+}
+
+/// What the `nvme_lite` guest suite uses to put a file system on the disk and check it:
+/// busybox's `mke2fs` (an applet link) and Debian's statically linked `e2fsck`
+/// (`e2fsck-static`, downloaded for the guest's architecture).
+pub fn add_guest_tools(arch: Arch, cpio: &mut Cpio) -> crate::util::Result<()> {
+    cpio.symlink("bin/mke2fs", "busybox");
+    let package = match arch {
+        Arch::X86_64 => "e2fsck-static:amd64",
+        Arch::Arm64 => "e2fsck-static:arm64",
+    };
+    let e2fsck = crate::deps::file_from_package(package, "sbin/e2fsck.static")?;
+    let bytes = std::fs::read(&e2fsck).map_err(|e| format!("{}: {e}", e2fsck.display()))?;
+    cpio.file("bin/e2fsck", 0o755, &bytes);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_has_the_pattern_and_args_name_it() {
+        let dir = std::env::temp_dir().join(format!("nvmedisk-{}", std::process::id()));
+        let img = dir.join("nvme.img");
+        let args = prepare(Arch::Arm64, &img).unwrap();
+        let data = std::fs::read(&img).unwrap();
+        assert_eq!(data.len() as u64, SIZE);
+        for off in PATTERN_OFFSETS {
+            assert_eq!(data[off as usize..off as usize + 4096], pattern(off));
+        }
+        assert!(args[3].ends_with("addr=0x10"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
