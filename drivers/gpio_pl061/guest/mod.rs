@@ -286,21 +286,40 @@ fn powerdown_edges(ctx: &Ctx) -> TestResult {
             .contains("pl061"),
         "/proc/interrupts lists no interrupt of the pl061 irqchip"
     );
-    devtest::host_request("system_powerdown")?;
-    let wait_ms = ctx.scaled(Duration::from_secs(10)).as_millis() as i32;
-    let rising = lines.read_event(wait_ms).context("read edge event")?;
-    ensure_eq!(rising, Some((EVENT_RISING, 3)), "first event (id, offset)");
-    let falling = lines.read_event(wait_ms).context("read edge event")?;
-    ensure_eq!(
-        falling,
-        Some((EVENT_FALLING, 3)),
-        "second event (id, offset)"
-    );
-    let extra = lines.read_event(300).context("read edge event")?;
-    ensure_eq!(extra, None, "events after the button's release");
-    ensure_eq!(lines.get(1).context("get")?, 0, "line 3 after the release");
-    Ok(())
+    // One press gives a rising then a falling edge. If the host starves the guest for the
+    // ~100 ms QEMU holds the button, both edges land before the interrupt is taken and the
+    // hardware reports one (the same happens with the C driver): press again, a few times.
+    let wait_ms = ctx.scaled(Duration::from_secs(5)).as_millis() as i32;
+    for attempt in 1..=PRESSES {
+        devtest::host_request("system_powerdown")?;
+        let mut events = Vec::new();
+        while let Some(event) = lines
+            .read_event(if events.is_empty() { wait_ms } else { 600 })
+            .context("read edge event")?
+        {
+            events.push(event);
+        }
+        if events == [(EVENT_RISING, 3), (EVENT_FALLING, 3)] {
+            ensure_eq!(lines.get(1).context("get")?, 0, "line 3 after the release");
+            return Ok(());
+        }
+        ensure!(
+            events.len() <= 1 && events.iter().all(|e| e.1 == 3),
+            "press {attempt}: events (id, offset) {events:?}, expected a rising then a falling \
+             edge of line 3"
+        );
+        ctx.note(format!(
+            "press {attempt}: {events:?}: the two edges coalesced (the guest was not running \
+             within ~100 ms); pressing again"
+        ));
+    }
+    Err(crate::harness::Failure::new(format!(
+        "no press in {PRESSES} gave a rising then a falling edge"
+    )))
 }
+
+/// How often a test presses the power button before it concludes an edge is really lost.
+const PRESSES: u32 = 4;
 
 /// Rising-only and falling-only requests (the irqchip's single-edge types): one press of the
 /// button reports exactly the one edge asked for.
@@ -450,6 +469,31 @@ fn gpioset_and_gpioget(_: &Ctx) -> TestResult {
 }
 
 fn gpiomon_edges(ctx: &Ctx) -> TestResult {
+    // As in `powerdown_edges`: a press whose two edges coalesced is pressed again.
+    for attempt in 1..=PRESSES {
+        if let Some(text) = gpiomon_one_press(ctx)? {
+            let events: Vec<&str> = text.lines().filter(|l| l.contains("EDGE")).collect();
+            ensure!(
+                events.len() == 2
+                    && events[0].contains("RISING EDGE")
+                    && events[1].contains("FALLING EDGE")
+                    && events.iter().all(|e| e.contains("offset: 3")),
+                "gpiomon's events, expected a rising then a falling edge of line 3:\n{text}"
+            );
+            return Ok(());
+        }
+        ctx.note(format!(
+            "press {attempt}: gpiomon saw fewer than 2 events (edges coalesced?); pressing again"
+        ));
+    }
+    Err(crate::harness::Failure::new(format!(
+        "gpiomon saw fewer than 2 events in each of {PRESSES} presses"
+    )))
+}
+
+/// Runs `gpiomon -n 2 -r -f` on line 3 and presses the button once; its output, or `None` if
+/// it did not see two events within 3 s.
+fn gpiomon_one_press(ctx: &Ctx) -> TestResult<Option<String>> {
     let chip = chip_name()?;
     let mut child = std::process::Command::new("/usr/bin/gpiomon")
         .args(["-n", "2", "-r", "-f", &chip, "3"])
@@ -474,29 +518,19 @@ fn gpiomon_edges(ctx: &Ctx) -> TestResult {
         std::thread::sleep(Duration::from_millis(20));
     }
     devtest::host_request("system_powerdown")?;
-    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(3));
     while child.try_wait().context("wait for gpiomon")?.is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(crate::harness::Failure::new(
-                "gpiomon saw fewer than 2 events in 10 s",
-            ));
+            return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().context("gpiomon output")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     ensure!(out.status.success(), "gpiomon: {}\n{text}", out.status);
-    let events: Vec<&str> = text.lines().filter(|l| l.contains("EDGE")).collect();
-    ensure!(
-        events.len() == 2
-            && events[0].contains("RISING EDGE")
-            && events[1].contains("FALLING EDGE")
-            && events.iter().all(|e| e.contains("offset: 3")),
-        "gpiomon's events, expected a rising then a falling edge of line 3:\n{text}"
-    );
-    Ok(())
+    Ok(Some(text))
 }
 
 /// `EV_KEY` and `KEY_POWER` of `<linux/input-event-codes.h>`.
@@ -561,17 +595,37 @@ fn gpio_keys_events(ctx: &Ctx) -> TestResult {
         "line 3 is not requested by gpio_keys: {info:?}"
     );
     let mut events = std::fs::File::open(&node).context(format!("open {node}"))?;
-    devtest::host_request("system_powerdown")?;
+    // As in `powerdown_edges`: a press whose two edges coalesced is pressed again.
+    for attempt in 1..=PRESSES {
+        devtest::host_request("system_powerdown")?;
+        let values = key_power_values(ctx, &mut events)?;
+        if values == [1, 0] {
+            return Ok(());
+        }
+        ensure!(
+            values.is_empty(),
+            "press {attempt}: KEY_POWER values {values:?}, expected [1, 0] (press, release)"
+        );
+        ctx.note(format!(
+            "press {attempt}: no KEY_POWER event (edges coalesced?); pressing again"
+        ));
+    }
+    Err(crate::harness::Failure::new(format!(
+        "no KEY_POWER press and release in {PRESSES} presses"
+    )))
+}
+
+/// The KEY_POWER values the event device reports within 3 s (two at most).
+fn key_power_values(ctx: &Ctx, events: &mut std::fs::File) -> TestResult<Vec<i32>> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
     let mut values = Vec::new();
-    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(3));
     while values.len() < 2 {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        ensure!(
-            !left.is_zero(),
-            "KEY_POWER values within 10 s: {values:?}, expected [1, 0]"
-        );
-        use std::io::Read;
-        use std::os::fd::AsFd;
+        if left.is_zero() {
+            break;
+        }
         let ready = crate::sys::poll(events.as_fd(), libc::POLLIN, left.as_millis() as i32)
             .context("poll the event device")?;
         if ready == 0 {
@@ -586,8 +640,7 @@ fn gpio_keys_events(ctx: &Ctx) -> TestResult {
             values.push(value);
         }
     }
-    ensure_eq!(values, [1, 0], "KEY_POWER values (press, release)");
-    Ok(())
+    Ok(values)
 }
 
 fn cycles(ctx: &Ctx) -> TestResult {
