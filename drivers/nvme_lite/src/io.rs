@@ -34,6 +34,8 @@ pub struct IoQueue {
     lba_shift: u32,
     /// Namespace size in 512-byte sectors.
     capacity_sectors: u64,
+    /// Fault injection (`drop_completion=N`): the Nth I/O completion is ignored (0: never).
+    drop_at: u32,
 }
 
 struct Ring {
@@ -44,6 +46,8 @@ struct Ring {
     phase: bool,
     /// The request each command identifier (= tag) stands for, while in flight.
     inflight: KVec<Option<Request<NvmeLite>>>,
+    /// I/O completions consumed so far (for `drop_at`).
+    completions: u32,
 }
 
 impl IoQueue {
@@ -53,6 +57,7 @@ impl IoQueue {
         stride: usize,
         lba_shift: u32,
         capacity_sectors: u64,
+        drop_at: u32,
     ) -> Result<Self> {
         let mut inflight = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
         for _ in 0..IO_DEPTH {
@@ -65,6 +70,7 @@ impl IoQueue {
             cq_head: 0,
             phase: true,
             inflight,
+            completions: 0,
         };
         Ok(Self {
             bar,
@@ -78,6 +84,7 @@ impl IoQueue {
             cq_doorbell: regs::DOORBELLS + 3 * stride,
             lba_shift,
             capacity_sectors,
+            drop_at,
         })
     }
 
@@ -177,6 +184,12 @@ impl IoQueue {
                     r.phase = !r.phase;
                 }
                 let cid = usize::from(cqe.cid.get());
+                r.completions = r.completions.wrapping_add(1);
+                if self.drop_at != 0 && r.completions == self.drop_at {
+                    // Fault injection: the request stays in flight until it times out.
+                    pr_warn!("drop_completion: ignoring completion of command {cid}\n");
+                    continue;
+                }
                 match r
                     .inflight
                     .as_mut_slice()
@@ -203,6 +216,33 @@ impl IoQueue {
         } else {
             IrqReturn::None
         }
+    }
+}
+
+impl IoQueue {
+    /// blk-mq's timeout for the request with tag `tag` (process context, kblockd). First
+    /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt); if the request
+    /// is still in flight, take it back and end it with a timeout error.
+    ///
+    /// Limitation: the command is not aborted on the controller (no Admin Abort, no reset):
+    /// this is right when the controller did complete it (a lost or, with `drop_completion`,
+    /// ignored completion), not for a controller that still owns the command.
+    fn timed_out(&self, tag: u32) -> mq::TimeoutAction {
+        let _ = self.process_completions();
+        let rq = self.ring.lock_irqsave(|r| {
+            r.inflight
+                .as_mut_slice()
+                .get_mut(tag as usize)
+                .and_then(Option::take)
+        });
+        match rq {
+            Some(rq) => {
+                pr_warn!("I/O command {tag} timed out: ending it with an error\n");
+                rq.end(Status::Timeout);
+            }
+            None => pr_warn!("I/O command {tag} timed out but its completion was pending\n"),
+        }
+        mq::TimeoutAction::Done
     }
 }
 
@@ -292,6 +332,10 @@ impl mq::Operations for NvmeLite {
         _is_last: bool,
     ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
         queue.submit(rq)
+    }
+
+    fn timeout(queue: &IoQueue, tag: u32) -> mq::TimeoutAction {
+        queue.timed_out(tag)
     }
 }
 

@@ -134,6 +134,7 @@ impl pci::Driver for NvmeLite {
                     cap.doorbell_stride(),
                     id.lba_shift,
                     capacity_sectors,
+                    module_params::drop_completion.get(),
                 )?,
                 Gfp::KERNEL,
             )?;
@@ -393,4 +394,7 @@ kernel::module! {
     author: "Rust for Linux examples",
     description: "NVMe-lite: a PCI NVMe block driver in safe Rust",
     license: "GPL",
+    params: {
+        drop_completion: u32 = 0, "Fault injection: ignore the Nth I/O completion (0: never), so that request times out",
+    },
 }
