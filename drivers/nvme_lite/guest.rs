@@ -23,7 +23,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 14] = [
+pub const TESTS: [TestCase; 15] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -50,6 +50,9 @@ pub const TESTS: [TestCase; 14] = [
         dropped_completion_times_out,
     )
     .timeout(Duration::from_secs(90)),
+    // Last: the controller is gone afterwards.
+    TestCase::new("surprise_removal_fails_io_and_unloads", surprise_removal)
+        .timeout(Duration::from_secs(90)),
 ];
 
 /// Runs the suite; returns `(passed, summary)`.
@@ -235,6 +238,85 @@ fn dropped_completion_times_out(ctx: &Ctx) -> TestResult {
     })();
     let unloaded = DRIVER.unload_cleanly(ctx);
     result?;
+    unloaded
+}
+
+/// Hot-unplug while I/O runs: a thread writes and reads back blocks with O_DIRECT in a loop;
+/// the guest asks the host for QMP `device_del nvme0` (the controller sits behind a PCIe root
+/// port). The I/O ends with an error or a short read (the gone disk's size is 0), I/O on the
+/// open descriptor keeps failing, `/dev/nvme_lite0n1` disappears, `remove` ran with no register wait timing out (if
+/// the controller was already gone, CSTS all-ones, it logged so and skipped the queue deletion
+/// and shutdown), and the module unloads cleanly.
+fn surprise_removal(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let f = open_direct(true)?;
+    let io = std::thread::spawn(move || -> Result<(u64, String), String> {
+        let start = std::time::Instant::now();
+        let mut w = Aligned::new(65536, 0);
+        let mut r = Aligned::new(65536, 0);
+        let mut i = 0u64;
+        while start.elapsed() < Duration::from_secs(60) {
+            let off = (8 << 20) + (i % 64) * 65536;
+            let data = pattern(65536, 9000 + i as u32);
+            w.buf().copy_from_slice(&data);
+            if let Err(e) = f.write_at(w.buf(), off) {
+                let again = f.read_at(r.buf(), off);
+                return match again {
+                    Err(_) => Ok((i, format!("pwrite: {e}"))),
+                    Ok(n) if n < 65536 => Ok((i, format!("pwrite: {e}, then pread {n} bytes"))),
+                    Ok(n) => Err(format!("pwrite failed ({e}) but a pread after it read {n}")),
+                };
+            }
+            match f.read_at(r.buf(), off) {
+                Err(e) => return Ok((i, format!("pread: {e}"))),
+                // The disk is gone: its size is now 0, so reads see end-of-file.
+                Ok(n) if n < 65536 => return Ok((i, format!("pread: {n} bytes (end of device)"))),
+                Ok(n) if r.buf() != &data[..] => {
+                    return Err(format!("iteration {i}: pread {n} bytes, data differs"))
+                }
+                Ok(_) => {}
+            }
+            i += 1;
+        }
+        Err(format!("{i} write+read pairs in 60 s, no error"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    devtest::host_request("device_del nvme0")?;
+    let outcome = io.join();
+    let gone = devtest::wait_for_node(ctx, DISK, false);
+    // After the unload: `remove` logs "removed" once it has finished.
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    let lines: Vec<String> = kmsg
+        .read_available()
+        .context("reading /dev/kmsg")?
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
+    match outcome {
+        Ok(Ok((i, e))) => ensure!(i > 0, "the first I/O already failed: {e}"),
+        Ok(Err(e)) => return Err(crate::harness::Failure::new(e)),
+        Err(_) => return Err(crate::harness::Failure::new("the I/O thread panicked")),
+    }
+    gone?;
+    expect_line(&lines, "removed", |l| {
+        l.starts_with("nvme_lite: ") && l.contains(": removed")
+    })?;
+    // Gone before `remove` (CSTS all-ones): no admin command or register wait may follow.
+    if lines.iter().any(|l| l.contains("device gone")) {
+        ensure!(
+            !lines.iter().any(|l| l.contains("Delete I/O") || l.contains("timed out")),
+            "the driver touched the gone controller:\n{}",
+            lines.join("\n")
+        );
+    }
+    ensure!(
+        !lines.iter().any(|l| l.contains("timed out")),
+        "a wait timed out during the removal:\n{}",
+        lines.join("\n")
+    );
     unloaded
 }
 

@@ -48,6 +48,8 @@ struct Ring {
     inflight: KVec<Option<Request<NvmeLite>>>,
     /// I/O completions consumed so far (for `drop_at`).
     completions: u32,
+    /// The controller is gone (surprise removal): no more doorbells, every request fails.
+    dead: bool,
 }
 
 impl IoQueue {
@@ -71,6 +73,7 @@ impl IoQueue {
             phase: true,
             inflight,
             completions: 0,
+            dead: false,
         };
         Ok(Self {
             bar,
@@ -152,6 +155,9 @@ impl IoQueue {
         let tag = rq.tag();
         cmd.cid.set(tag as u16);
         self.ring.lock_irqsave(|r| {
+            if r.dead {
+                return Err((rq, Status::IoErr));
+            }
             let slot = match r.inflight.as_mut_slice().get_mut(tag as usize) {
                 Some(s) if s.is_none() => s,
                 _ => return Err((rq, Status::IoErr)),
@@ -220,6 +226,23 @@ impl IoQueue {
 }
 
 impl IoQueue {
+    /// The controller is gone (surprise removal, CSTS reads all-ones): from now on requests
+    /// fail without touching the device, and those in flight end with an I/O error now (their
+    /// completions will never come).
+    pub fn kill(&self) {
+        let mut done: [Option<Request<NvmeLite>>; IO_DEPTH as usize] =
+            [const { None }; IO_DEPTH as usize];
+        self.ring.lock_irqsave(|r| {
+            r.dead = true;
+            for (slot, d) in r.inflight.as_mut_slice().iter_mut().zip(done.iter_mut()) {
+                *d = slot.take();
+            }
+        });
+        for rq in done.iter_mut().filter_map(Option::take) {
+            rq.end(Status::IoErr);
+        }
+    }
+
     /// blk-mq's timeout for the request with tag `tag` (process context, kblockd). First
     /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt); if the request
     /// is still in flight, take it back and end it with a timeout error.

@@ -212,7 +212,21 @@ impl pci::Driver for NvmeLite {
 impl Controller {
     /// Removes the disk (waiting for I/O in flight), deletes the I/O queues and shuts the
     /// controller down.
+    ///
+    /// If the controller is gone (surprise removal: CSTS reads all-ones, as `nvme_remove()`
+    /// checks with `pci_device_is_present()`), requests in flight and new ones fail at once and
+    /// nothing further touches its registers.
     fn quiesce(&mut self) {
+        if self.bar.read32::<{ regs::CSTS }>() == u32::MAX {
+            pr_warn!(
+                "{}: device gone (CSTS reads all-ones): failing I/O\n",
+                self.dev.name()
+            );
+            self.io.kill();
+            drop(self.disk.take());
+            self.io_queues_live = false;
+            return;
+        }
         drop(self.disk.take());
         if self.io_queues_live {
             self.io_queues_live = false;
