@@ -48,9 +48,14 @@ struct Ring {
     inflight: KVec<Option<Request<NvmeLite>>>,
     /// I/O completions consumed so far (for `drop_at`).
     completions: u32,
+    /// Commands (by tag, one bit each) the controller completed but whose completion was not
+    /// delivered (`drop_completion`): the controller is done with their buffers.
+    lost: u64,
     /// The controller is gone (surprise removal): no more doorbells, every request fails.
     dead: bool,
 }
+
+const _: () = assert!(IO_DEPTH as u32 <= u64::BITS, "one bit of `lost` per tag");
 
 impl IoQueue {
     pub fn new(
@@ -73,6 +78,7 @@ impl IoQueue {
             phase: true,
             inflight,
             completions: 0,
+            lost: 0,
             dead: false,
         };
         Ok(Self {
@@ -192,8 +198,12 @@ impl IoQueue {
                 let cid = usize::from(cqe.cid.get());
                 r.completions = r.completions.wrapping_add(1);
                 if self.drop_at != 0 && r.completions == self.drop_at {
-                    // Fault injection: the request stays in flight until it times out.
+                    // Fault injection: the request stays in flight until it times out; the
+                    // controller is done with it, which the timeout handler may rely on.
                     pr_warn!("drop_completion: ignoring completion of command {cid}\n");
+                    if cid < IO_DEPTH as usize {
+                        r.lost |= 1 << cid;
+                    }
                     continue;
                 }
                 match r
@@ -244,26 +254,34 @@ impl IoQueue {
     }
 
     /// blk-mq's timeout for the request with tag `tag` (process context, kblockd). First
-    /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt); if the request
-    /// is still in flight, take it back and end it with a timeout error.
+    /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt). A request whose
+    /// completion the controller posted but that was lost is taken back and ended with a
+    /// timeout error: the controller is done with its buffers.
     ///
-    /// Limitation: the command is not aborted on the controller (no Admin Abort, no reset):
-    /// this is right when the controller did complete it (a lost or, with `drop_completion`,
-    /// ignored completion), not for a controller that still owns the command.
+    /// A request the controller still owns is left alone (its timer restarts): ending it would
+    /// free buffers the device may still write into. Recovering from that (Admin Abort, then a
+    /// controller reset, as the C driver does) is not implemented yet.
     fn timed_out(&self, tag: u32) -> mq::TimeoutAction {
         let _ = self.process_completions();
-        let rq = self.ring.lock_irqsave(|r| {
-            r.inflight
-                .as_mut_slice()
-                .get_mut(tag as usize)
-                .and_then(Option::take)
-        });
-        match rq {
-            Some(rq) => {
-                pr_warn!("I/O command {tag} timed out: ending it with an error\n");
-                rq.end(Status::Timeout);
+        let bit = 1u64.checked_shl(tag).unwrap_or(0);
+        let (rq, still_owned) = self.ring.lock_irqsave(|r| {
+            let slot = r.inflight.as_mut_slice().get_mut(tag as usize);
+            match slot {
+                // Completed meanwhile (reaped just above, or by the interrupt handler).
+                None | Some(None) => (None, false),
+                Some(slot) if r.lost & bit != 0 => {
+                    r.lost &= !bit;
+                    (slot.take(), false)
+                }
+                Some(Some(_)) => (None, true),
             }
-            None => pr_warn!("I/O command {tag} timed out but its completion was pending\n"),
+        });
+        if let Some(rq) = rq {
+            pr_warn!("I/O command {tag} timed out: ending it with an error\n");
+            rq.end(Status::Timeout);
+        } else if still_owned {
+            pr_warn!("I/O command {tag} timed out; the controller still owns it: waiting\n");
+            return mq::TimeoutAction::ResetTimer;
         }
         mq::TimeoutAction::Done
     }
