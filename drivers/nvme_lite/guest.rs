@@ -23,7 +23,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 13] = [
+pub const TESTS: [TestCase; 15] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -45,6 +45,14 @@ pub const TESTS: [TestCase; 13] = [
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
     TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
+    TestCase::new(
+        "dropped_completion_times_out_then_io_works",
+        dropped_completion_times_out,
+    )
+    .timeout(Duration::from_secs(90)),
+    // Last: the controller is gone afterwards.
+    TestCase::new("surprise_removal_fails_io_and_unloads", surprise_removal)
+        .timeout(Duration::from_secs(90)),
 ];
 
 /// Runs the suite; returns `(passed, summary)`.
@@ -165,6 +173,151 @@ fn ten_cycles(ctx: &Ctx) -> TestResult {
             .map_err(|f| f.context(&format!("cycle {i}")))?;
     }
     Ok(())
+}
+
+/// With `drop_completion=40` the interrupt handler ignores the 40th I/O completion (past the
+/// partition scan at probe). With `io_timeout` at 2 s, writing and reading back 4 KiB blocks
+/// one at a time: exactly one write or read fails, after about the timeout (blk-mq's timeout
+/// callback reaps the CQ, takes the request back and ends it with BLK_STS_TIMEOUT), the log
+/// says so, every other read returns what was written, I/O after it works, and the module
+/// unloads cleanly.
+fn dropped_completion_times_out(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "drop_completion=40")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let result = (|| -> TestResult {
+        let path = format!("{SYSFS}/queue/io_timeout");
+        std::fs::write(&path, "2000").context(format!("write 2000 to {path}"))?;
+        let f = open_direct(true)?;
+        let mut w = Aligned::new(4096, 0);
+        let mut r = Aligned::new(4096, 0);
+        let mut failures = Vec::new();
+        let mut after_failure = 0;
+        for i in 0..60u64 {
+            let off = (40 << 20) + (i % 8) * 4096;
+            let data = pattern(4096, 7000 + i as u32);
+            w.buf().copy_from_slice(&data);
+            let start = std::time::Instant::now();
+            if let Err(e) = f.write_at(w.buf(), off) {
+                failures.push((i, "pwrite", e, start.elapsed()));
+                continue;
+            }
+            let start = std::time::Instant::now();
+            match f.read_at(r.buf(), off) {
+                Ok(n) => {
+                    ensure_eq!(n, 4096, "pread count");
+                    ensure_bytes(r.buf(), &data, format!("block {i} at {off}"))?;
+                    if !failures.is_empty() {
+                        after_failure += 1;
+                    }
+                }
+                Err(e) => failures.push((i, "pread", e, start.elapsed())),
+            }
+        }
+        ensure_eq!(failures.len(), 1, "failed reads ({failures:?})");
+        let (i, op, e, took) = &failures[0];
+        ensure!(
+            *took >= Duration::from_millis(1500) && *took < Duration::from_secs(30),
+            "{op} {i} failed with {e} after {took:?}, not after about the 2 s timeout"
+        );
+        ensure!(
+            after_failure >= 10,
+            "only {after_failure} write+read pairs after the failure"
+        );
+        let lines: Vec<String> = kmsg
+            .read_available()
+            .context("reading /dev/kmsg")?
+            .into_iter()
+            .map(|r| r.text)
+            .collect();
+        expect_line(&lines, "timed out", |l| {
+            l.starts_with("nvme_lite: ") && l.contains("timed out: ending it with an error")
+        })?;
+        Ok(())
+    })();
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    result?;
+    unloaded
+}
+
+/// Hot-unplug while I/O runs: a thread writes and reads back blocks with O_DIRECT in a loop;
+/// the guest asks the host for QMP `device_del nvme0` (the controller sits behind a PCIe root
+/// port). The I/O ends with an error or a short read (the gone disk's size is 0), I/O on the
+/// open descriptor keeps failing, `/dev/nvme_lite0n1` disappears, `remove` ran with no register wait timing out (if
+/// the controller was already gone, CSTS all-ones, it logged so and skipped the queue deletion
+/// and shutdown), and the module unloads cleanly.
+fn surprise_removal(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let f = open_direct(true)?;
+    let io = std::thread::spawn(move || -> Result<(u64, String), String> {
+        let start = std::time::Instant::now();
+        let mut w = Aligned::new(65536, 0);
+        let mut r = Aligned::new(65536, 0);
+        let mut i = 0u64;
+        while start.elapsed() < Duration::from_secs(60) {
+            let off = (8 << 20) + (i % 64) * 65536;
+            let data = pattern(65536, 9000 + i as u32);
+            w.buf().copy_from_slice(&data);
+            if let Err(e) = f.write_at(w.buf(), off) {
+                let again = f.read_at(r.buf(), off);
+                return match again {
+                    Err(_) => Ok((i, format!("pwrite: {e}"))),
+                    Ok(n) if n < 65536 => Ok((i, format!("pwrite: {e}, then pread {n} bytes"))),
+                    Ok(n) => Err(format!("pwrite failed ({e}) but a pread after it read {n}")),
+                };
+            }
+            match f.read_at(r.buf(), off) {
+                Err(e) => return Ok((i, format!("pread: {e}"))),
+                // The disk is gone: its size is now 0, so reads see end-of-file.
+                Ok(n) if n < 65536 => return Ok((i, format!("pread: {n} bytes (end of device)"))),
+                Ok(n) if r.buf() != &data[..] => {
+                    return Err(format!("iteration {i}: pread {n} bytes, data differs"))
+                }
+                Ok(_) => {}
+            }
+            i += 1;
+        }
+        Err(format!("{i} write+read pairs in 60 s, no error"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    devtest::host_request("device_del nvme0")?;
+    let outcome = io.join();
+    let gone = devtest::wait_for_node(ctx, DISK, false);
+    // After the unload: `remove` logs "removed" once it has finished.
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    let lines: Vec<String> = kmsg
+        .read_available()
+        .context("reading /dev/kmsg")?
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
+    match outcome {
+        Ok(Ok((i, e))) => ensure!(i > 0, "the first I/O already failed: {e}"),
+        Ok(Err(e)) => return Err(crate::harness::Failure::new(e)),
+        Err(_) => return Err(crate::harness::Failure::new("the I/O thread panicked")),
+    }
+    gone?;
+    expect_line(&lines, "removed", |l| {
+        l.starts_with("nvme_lite: ") && l.contains(": removed")
+    })?;
+    // Gone before `remove` (CSTS all-ones): no admin command or register wait may follow.
+    if lines.iter().any(|l| l.contains("device gone")) {
+        ensure!(
+            !lines.iter().any(|l| l.contains("Delete I/O") || l.contains("timed out")),
+            "the driver touched the gone controller:\n{}",
+            lines.join("\n")
+        );
+    }
+    ensure!(
+        !lines.iter().any(|l| l.contains("timed out")),
+        "a wait timed out during the removal:\n{}",
+        lines.join("\n")
+    );
+    unloaded
 }
 
 /// What the host wrote at `offset` (the same function as `xtask/src/nvmedisk.rs`).

@@ -43,11 +43,15 @@ pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
         Arch::X86_64 => "",
         Arch::Arm64 => ",addr=0x10",
     };
+    // Behind a PCIe root port, so that QMP `device_del nvme0` hot-unplugs it (the
+    // `surprise_removal` guest test, the last of its suite).
     Ok(vec![
         "-drive".into(),
         format!("file={},if=none,id=nvm0,format=raw", path.display()),
         "-device".into(),
-        format!("nvme,serial=rustnvme0,drive=nvm0{addr}"),
+        format!("pcie-root-port,id=rp1,chassis=1,slot=1{addr}"),
+        "-device".into(),
+        "nvme,serial=rustnvme0,drive=nvm0,bus=rp1,id=nvme0".into(),
     ])
 }
 

@@ -26,7 +26,7 @@ pub const POWEROFF_MARKER: &str = "ktest: poweroff";
 pub const HOST_REQUEST: &str = "ktest: host-request ";
 
 /// The QMP commands (without arguments) a guest may ask for.
-pub const HOST_REQUESTS: &[&str] = &["system_powerdown"];
+pub const HOST_REQUESTS: &[&str] = &["system_powerdown", "device_del nvme0"];
 
 /// How long QEMU may take to exit after the guest printed [`POWEROFF_MARKER`].
 const POWEROFF_GRACE: Duration = Duration::from_secs(5);
@@ -156,8 +156,18 @@ fn qmp_socket(boot: &Boot) -> PathBuf {
     boot.log.with_extension("qmp")
 }
 
-/// Connects to QEMU's QMP socket and executes `command` (no arguments); returns its `return`
-/// value. Events QEMU sends meanwhile are skipped.
+/// The QMP request for a host request: `name` alone, or `device_del <id>` (hot-unplug).
+fn qmp_request(command: &str) -> serde_json::Value {
+    match command.split_once(' ') {
+        Some(("device_del", id)) => {
+            serde_json::json!({ "execute": "device_del", "arguments": { "id": id } })
+        }
+        _ => serde_json::json!({ "execute": command }),
+    }
+}
+
+/// Connects to QEMU's QMP socket and executes `command` (a name, or `device_del <id>`);
+/// returns its `return` value. Events QEMU sends meanwhile are skipped.
 pub fn qmp_execute(socket: &Path, command: &str) -> io::Result<serde_json::Value> {
     let stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -178,7 +188,7 @@ pub fn qmp_execute(socket: &Path, command: &str) -> io::Result<serde_json::Value
     }
     let mut result = serde_json::Value::Null;
     for execute in ["qmp_capabilities", command] {
-        let request = serde_json::json!({ "execute": execute });
+        let request = qmp_request(execute);
         writeln!(writer, "{request}")?;
         result = loop {
             let reply = read_message()?;

@@ -34,6 +34,8 @@ pub struct IoQueue {
     lba_shift: u32,
     /// Namespace size in 512-byte sectors.
     capacity_sectors: u64,
+    /// Fault injection (`drop_completion=N`): the Nth I/O completion is ignored (0: never).
+    drop_at: u32,
 }
 
 struct Ring {
@@ -44,7 +46,16 @@ struct Ring {
     phase: bool,
     /// The request each command identifier (= tag) stands for, while in flight.
     inflight: KVec<Option<Request<NvmeLite>>>,
+    /// I/O completions consumed so far (for `drop_at`).
+    completions: u32,
+    /// Commands (by tag, one bit each) the controller completed but whose completion was not
+    /// delivered (`drop_completion`): the controller is done with their buffers.
+    lost: u64,
+    /// The controller is gone (surprise removal): no more doorbells, every request fails.
+    dead: bool,
 }
+
+const _: () = assert!(IO_DEPTH as u32 <= u64::BITS, "one bit of `lost` per tag");
 
 impl IoQueue {
     pub fn new(
@@ -53,6 +64,7 @@ impl IoQueue {
         stride: usize,
         lba_shift: u32,
         capacity_sectors: u64,
+        drop_at: u32,
     ) -> Result<Self> {
         let mut inflight = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
         for _ in 0..IO_DEPTH {
@@ -65,6 +77,9 @@ impl IoQueue {
             cq_head: 0,
             phase: true,
             inflight,
+            completions: 0,
+            lost: 0,
+            dead: false,
         };
         Ok(Self {
             bar,
@@ -78,6 +93,7 @@ impl IoQueue {
             cq_doorbell: regs::DOORBELLS + 3 * stride,
             lba_shift,
             capacity_sectors,
+            drop_at,
         })
     }
 
@@ -145,6 +161,9 @@ impl IoQueue {
         let tag = rq.tag();
         cmd.cid.set(tag as u16);
         self.ring.lock_irqsave(|r| {
+            if r.dead {
+                return Err((rq, Status::IoErr));
+            }
             let slot = match r.inflight.as_mut_slice().get_mut(tag as usize) {
                 Some(s) if s.is_none() => s,
                 _ => return Err((rq, Status::IoErr)),
@@ -177,6 +196,16 @@ impl IoQueue {
                     r.phase = !r.phase;
                 }
                 let cid = usize::from(cqe.cid.get());
+                r.completions = r.completions.wrapping_add(1);
+                if self.drop_at != 0 && r.completions == self.drop_at {
+                    // Fault injection: the request stays in flight until it times out; the
+                    // controller is done with it, which the timeout handler may rely on.
+                    pr_warn!("drop_completion: ignoring completion of command {cid}\n");
+                    if cid < IO_DEPTH as usize {
+                        r.lost |= 1 << cid;
+                    }
+                    continue;
+                }
                 match r
                     .inflight
                     .as_mut_slice()
@@ -203,6 +232,58 @@ impl IoQueue {
         } else {
             IrqReturn::None
         }
+    }
+}
+
+impl IoQueue {
+    /// The controller is gone (surprise removal, CSTS reads all-ones): from now on requests
+    /// fail without touching the device, and those in flight end with an I/O error now (their
+    /// completions will never come).
+    pub fn kill(&self) {
+        let mut done: [Option<Request<NvmeLite>>; IO_DEPTH as usize] =
+            [const { None }; IO_DEPTH as usize];
+        self.ring.lock_irqsave(|r| {
+            r.dead = true;
+            for (slot, d) in r.inflight.as_mut_slice().iter_mut().zip(done.iter_mut()) {
+                *d = slot.take();
+            }
+        });
+        for rq in done.iter_mut().filter_map(Option::take) {
+            rq.end(Status::IoErr);
+        }
+    }
+
+    /// blk-mq's timeout for the request with tag `tag` (process context, kblockd). First
+    /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt). A request whose
+    /// completion the controller posted but that was lost is taken back and ended with a
+    /// timeout error: the controller is done with its buffers.
+    ///
+    /// A request the controller still owns is left alone (its timer restarts): ending it would
+    /// free buffers the device may still write into. Recovering from that (Admin Abort, then a
+    /// controller reset, as the C driver does) is not implemented yet.
+    fn timed_out(&self, tag: u32) -> mq::TimeoutAction {
+        let _ = self.process_completions();
+        let bit = 1u64.checked_shl(tag).unwrap_or(0);
+        let (rq, still_owned) = self.ring.lock_irqsave(|r| {
+            let slot = r.inflight.as_mut_slice().get_mut(tag as usize);
+            match slot {
+                // Completed meanwhile (reaped just above, or by the interrupt handler).
+                None | Some(None) => (None, false),
+                Some(slot) if r.lost & bit != 0 => {
+                    r.lost &= !bit;
+                    (slot.take(), false)
+                }
+                Some(Some(_)) => (None, true),
+            }
+        });
+        if let Some(rq) = rq {
+            pr_warn!("I/O command {tag} timed out: ending it with an error\n");
+            rq.end(Status::Timeout);
+        } else if still_owned {
+            pr_warn!("I/O command {tag} timed out; the controller still owns it: waiting\n");
+            return mq::TimeoutAction::ResetTimer;
+        }
+        mq::TimeoutAction::Done
     }
 }
 
@@ -292,6 +373,10 @@ impl mq::Operations for NvmeLite {
         _is_last: bool,
     ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
         queue.submit(rq)
+    }
+
+    fn timeout(queue: &IoQueue, tag: u32) -> mq::TimeoutAction {
+        queue.timed_out(tag)
     }
 }
 

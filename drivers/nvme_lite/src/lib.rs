@@ -134,6 +134,7 @@ impl pci::Driver for NvmeLite {
                     cap.doorbell_stride(),
                     id.lba_shift,
                     capacity_sectors,
+                    module_params::drop_completion.get(),
                 )?,
                 Gfp::KERNEL,
             )?;
@@ -211,7 +212,21 @@ impl pci::Driver for NvmeLite {
 impl Controller {
     /// Removes the disk (waiting for I/O in flight), deletes the I/O queues and shuts the
     /// controller down.
+    ///
+    /// If the controller is gone (surprise removal: CSTS reads all-ones, as `nvme_remove()`
+    /// checks with `pci_device_is_present()`), requests in flight and new ones fail at once and
+    /// nothing further touches its registers.
     fn quiesce(&mut self) {
+        if self.bar.read32::<{ regs::CSTS }>() == u32::MAX {
+            pr_warn!(
+                "{}: device gone (CSTS reads all-ones): failing I/O\n",
+                self.dev.name()
+            );
+            self.io.kill();
+            drop(self.disk.take());
+            self.io_queues_live = false;
+            return;
+        }
         drop(self.disk.take());
         if self.io_queues_live {
             self.io_queues_live = false;
@@ -393,4 +408,7 @@ kernel::module! {
     author: "Rust for Linux examples",
     description: "NVMe-lite: a PCI NVMe block driver in safe Rust",
     license: "GPL",
+    params: {
+        drop_completion: u32 = 0, "Fault injection: ignore the Nth I/O completion (0: never), so that request times out",
+    },
 }
