@@ -1,10 +1,12 @@
-//! `--kernel debug`: an x86_64 6.1 kernel of our own with KASAN, lockdep, kmemleak, UBSAN,
+//! `--kernel debug`: a 6.1 kernel of our own (x86_64 or arm64) with KASAN, lockdep, kmemleak, UBSAN,
 //! SLUB and list debugging, built from Debian's `linux-source-6.1` package.
 //!
 //! `make tinyconfig` plus the fragment `kbuild/debug.config` keeps it small (a few minutes on
 //! two cores instead of an hour). The build is cached under
 //! `target/kernel/debug-<source version>-<fragment hash>/`: a new source package or an edited
-//! fragment builds a new kernel; anything else reuses it.
+//! fragment builds a new kernel; anything else reuses it. arm64 appends
+//! `kbuild/debug-arm64.config` (the `virt` machine's devices; it switches off the x86_64-only
+//! options of the shared fragment), is cross-built and cached in `debug-arm64-<version>-<hash>/`.
 
 use crate::arch::Arch;
 use crate::kernel::{self, Kernel};
@@ -12,21 +14,27 @@ use crate::util::{self, cmd, Result};
 use std::path::{Path, PathBuf};
 
 /// Builds (or reuses) the debug kernel and returns it ready for module builds and booting.
-pub fn build() -> Result<Kernel> {
+pub fn build(arch: Arch) -> Result<Kernel> {
     let root = util::root();
-    let fragment_path = root.join("kbuild/debug.config");
-    let fragment = util::read(&fragment_path)?;
+    let mut fragment = util::read(&root.join("kbuild/debug.config"))?;
+    let prefix = match arch {
+        Arch::X86_64 => "debug".to_string(),
+        Arch::Arm64 => {
+            fragment.push_str(&util::read(&root.join("kbuild/debug-arm64.config"))?);
+            format!("debug-{}", arch.name())
+        }
+    };
     let deb = crate::deps::download_package("linux-source-6.1")?;
     let version = deb_version(&deb)?;
     let out = root
         .join("target/kernel")
-        .join(format!("debug-{version}-{:016x}", fnv1a(&fragment)));
+        .join(format!("{prefix}-{version}-{:016x}", fnv1a(&fragment)));
     let stamp = out.join(".built");
     if !stamp.exists() {
         let src = unpack_source(&deb, &version)?;
-        configure(&src, &out, &fragment)?;
+        configure(arch, &src, &out, &fragment)?;
         util::step(&format!(
-            "building the debug kernel in {} (several minutes, once)",
+            "building the {arch} debug kernel in {} (several minutes, once)",
             out.display()
         ));
         let jobs = format!(
@@ -34,19 +42,39 @@ pub fn build() -> Result<Kernel> {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         );
         util::run(
-            cmd(
-                "make",
-                ["-s", &jobs, "bzImage", "modules", "modules_prepare"],
-            )
-            .arg(format!("O={}", out.display()))
-            .current_dir(&src),
+            make(arch, &out)
+                .args([&jobs, image_target(arch), "modules", "modules_prepare"])
+                .current_dir(&src),
         )?;
         util::write(&stamp, &version)?;
     }
-    let image = out.join("arch/x86/boot/bzImage");
-    let mut kernel = kernel::from_kdir(Arch::X86_64, &out, Some(image))?;
-    kernel.label = "x86_64-debug".into();
+    let image = out
+        .join("arch")
+        .join(arch.kbuild())
+        .join("boot")
+        .join(image_target(arch));
+    let mut kernel = kernel::from_kdir(arch, &out, Some(image))?;
+    kernel.label = format!("{arch}-debug");
     Ok(kernel)
+}
+
+/// The boot image `make` builds: a bzImage on x86_64, the uncompressed `Image` on arm64.
+fn image_target(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "bzImage",
+        Arch::Arm64 => "Image",
+    }
+}
+
+/// `make -s ARCH=.. [CROSS_COMPILE=..] O=<out>` in the source tree.
+fn make(arch: Arch, out: &Path) -> std::process::Command {
+    let mut c = cmd("make", ["-s"]);
+    c.arg(format!("ARCH={}", arch.kbuild()))
+        .arg(format!("O={}", out.display()));
+    if !arch.cross_compile().is_empty() {
+        c.arg(format!("CROSS_COMPILE={}", arch.cross_compile()));
+    }
+    c
 }
 
 /// Extracts the source tarball once per version.
@@ -74,27 +102,34 @@ fn unpack_source(deb: &Path, version: &str) -> Result<PathBuf> {
 }
 
 /// tinyconfig + the fragment, then checks every option of the fragment took effect (Kconfig
-/// silently drops options whose dependencies are missing).
-fn configure(src: &Path, out: &Path, fragment: &str) -> Result {
-    util::step("configuring the debug kernel (tinyconfig + kbuild/debug.config)");
+/// silently drops options whose dependencies are missing). A later line of the fragment
+/// overrides an earlier one, as in merge_config.sh.
+fn configure(arch: Arch, src: &Path, out: &Path, fragment: &str) -> Result {
+    util::step(&format!(
+        "configuring the {arch} debug kernel (tinyconfig + kbuild/debug*.config)"
+    ));
     util::mkdir(out)?;
-    let o = format!("O={}", out.display());
-    util::run(cmd("make", ["-s", &o, "tinyconfig"]).current_dir(src))?;
+    util::run(make(arch, out).arg("tinyconfig").current_dir(src))?;
     util::write(&out.join("debug.config"), fragment)?;
     util::run(
         cmd("scripts/kconfig/merge_config.sh", ["-m", "-O"])
+            .env("ARCH", arch.kbuild())
+            .env("CROSS_COMPILE", arch.cross_compile())
             .arg(out)
             .arg(out.join(".config"))
             .arg(out.join("debug.config"))
             .current_dir(src)
             .stdout(std::process::Stdio::null()),
     )?;
-    util::run(cmd("make", ["-s", &o, "olddefconfig"]).current_dir(src))?;
+    util::run(make(arch, out).arg("olddefconfig").current_dir(src))?;
     let config = kernel::parse_config(&util::read(&out.join(".config"))?);
-    let missing: Vec<&str> = fragment
+    let wanted: std::collections::BTreeMap<&str, &str> = fragment
         .lines()
         .filter_map(|l| l.strip_prefix("CONFIG_"))
         .filter_map(|l| l.split_once('='))
+        .collect();
+    let missing: Vec<&str> = wanted
+        .into_iter()
         .filter(|(k, v)| {
             *v != "n" && config.get(*k).map(String::as_str) != Some(v.trim_matches('"'))
         })
@@ -104,7 +139,7 @@ fn configure(src: &Path, out: &Path, fragment: &str) -> Result {
         Ok(())
     } else {
         Err(format!(
-            "kbuild/debug.config: Kconfig did not keep: {}",
+            "kbuild/debug*.config: Kconfig did not keep: {}",
             missing.join(" ")
         ))
     }

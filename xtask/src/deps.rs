@@ -66,6 +66,13 @@ fn needs(arch: Arch, debug_kernel: bool) -> Vec<Need> {
                 "binutils-aarch64-linux-gnu",
                 "/usr/bin/aarch64-linux-gnu-ld",
             ));
+            if debug_kernel {
+                // Kbuild's `$(CROSS_COMPILE)gcc` for building the arm64 debug kernel.
+                v.push(need(
+                    "gcc-aarch64-linux-gnu",
+                    "/usr/bin/aarch64-linux-gnu-gcc",
+                ));
+            }
         }
     }
     v

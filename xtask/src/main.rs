@@ -39,8 +39,9 @@ commands:
 
 options:
   --arch x86_64|arm64     target architecture (default: both; qemu-run: x86_64)
-  --kernel debian|debug   Debian's 6.1 kernel (default), or our x86_64 debug kernel (KASAN,
-                          lockdep, kmemleak, UBSAN), built once from linux-source-6.1
+  --kernel debian|debug   Debian's 6.1 kernel (default), or our debug kernel (KASAN, lockdep,
+                          kmemleak, UBSAN), built once from linux-source-6.1 (x86_64 unless
+                          --arch arm64)
   --kdir PATH             build against this prepared kernel tree instead
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
@@ -123,10 +124,7 @@ fn parse(args: &[String]) -> Result<Options> {
 
 fn kernel_for(o: &Options, arch: Arch) -> Result<kernel::Kernel> {
     if o.debug_kernel {
-        if arch != Arch::X86_64 {
-            return Err("the debug kernel is x86_64 only (use --arch x86_64)".into());
-        }
-        return debugkernel::build();
+        return debugkernel::build(arch);
     }
     match &o.kdir {
         Some(k) => kernel::from_kdir(arch, k, o.kernel_image.clone()),
@@ -416,6 +414,17 @@ fn test(o: &Options) -> Result<bool> {
             ..o.clone()
         };
         records.extend(run_or_fail("qemu-test --kernel debug", qemu_test(&debug)));
+    }
+    if o.arch.is_none_or(|a| a == Arch::Arm64) && o.kdir.is_none() {
+        let debug = Options {
+            debug_kernel: true,
+            arch: Some(Arch::Arm64),
+            ..o.clone()
+        };
+        records.extend(run_or_fail(
+            "qemu-test --kernel debug --arch arm64",
+            qemu_test(&debug),
+        ));
     }
     lint_records.append(&mut records);
     let records = lint_records;

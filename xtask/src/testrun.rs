@@ -242,32 +242,37 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
 /// The kernel's own modules that driver suites use as consumers, where the kernel ships them
 /// (Debian's package tree next to the image): on arm64, `gpio_keys` (the `virt` power button
 /// on PL061 line 3) and `evdev` (its `/dev/input/eventN`). Neither has module dependencies.
-/// They go into the initramfs only; they are not ours, so no module check runs on them.
+/// They go into the initramfs only; they are not ours, so no module check runs on them. A
+/// kernel built here (the debug kernel) has them in its build tree instead.
 fn stock_modules(kernel: &Kernel) -> Vec<Built> {
     if kernel.arch != Arch::Arm64 {
         return Vec::new();
     }
-    let Some(root) = kernel
+    let mut trees = vec![kernel.kdir.clone()];
+    if let Some(root) = kernel
         .image
         .as_ref()
         .and_then(|i| i.parent()?.parent().map(Path::to_path_buf))
-    else {
-        return Vec::new();
-    };
-    let tree = root
-        .join("lib/modules")
-        .join(&kernel.release)
-        .join("kernel");
+    {
+        trees.insert(
+            0,
+            root.join("lib/modules")
+                .join(&kernel.release)
+                .join("kernel"),
+        );
+    }
     [
         ("gpio_keys", "drivers/input/keyboard/gpio_keys.ko"),
         ("evdev", "drivers/input/evdev.ko"),
     ]
     .into_iter()
-    .map(|(name, path)| Built {
-        name: name.to_string(),
-        ko: tree.join(path),
+    .filter_map(|(name, path)| {
+        let ko = trees.iter().map(|t| t.join(path)).find(|p| p.is_file())?;
+        Some(Built {
+            name: name.to_string(),
+            ko,
+        })
     })
-    .filter(|m| m.ko.is_file())
     .collect()
 }
 
