@@ -56,8 +56,23 @@ pub const TESTS: [TestCase; 15] = [
 ];
 
 /// Runs the suite; returns `(passed, summary)`.
+///
+/// The surprise-removal test needs a kernel that can hot-unplug a PCI device (a hotplug driver
+/// registered the root port's slot): Debian's kernels can, the debug kernels (tinyconfig plus
+/// the checkers) are built without PCIe hotplug, so there the test is not in the plan, and the
+/// suite says so.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
-    run_suite(ctx, out, "nvme_lite", &TESTS, None)
+    if kernel_has_pci_hotplug() {
+        return run_suite(ctx, out, "nvme_lite", &TESTS, None);
+    }
+    out.diag("surprise_removal_fails_io_and_unloads not planned: this kernel has no PCI hotplug");
+    run_suite(ctx, out, "nvme_lite", &TESTS[..TESTS.len() - 1], None)
+}
+
+/// Whether a PCI hotplug driver serves the slot the controller sits in.
+fn kernel_has_pci_hotplug() -> bool {
+    let slots = std::fs::read_dir("/sys/bus/pci/slots").map_or(0, |d| d.count());
+    slots > 0 || std::path::Path::new("/sys/module/pciehp").exists()
 }
 
 /// The `alias=` modpost derived from the ID table: any vendor/device, class 01 08 02.
@@ -307,7 +322,9 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     // Gone before `remove` (CSTS all-ones): no admin command or register wait may follow.
     if lines.iter().any(|l| l.contains("device gone")) {
         ensure!(
-            !lines.iter().any(|l| l.contains("Delete I/O") || l.contains("timed out")),
+            !lines
+                .iter()
+                .any(|l| l.contains("Delete I/O") || l.contains("timed out")),
             "the driver touched the gone controller:\n{}",
             lines.join("\n")
         );
