@@ -95,9 +95,9 @@ impl Rustpipe {
 
     /// `RUSTPIPE_IOC_GET_STATS`.
     pub fn stats(&self) -> SysResult<RustpipeStats> {
-        let mut stats = RustpipeStats::default();
-        sys::ioctl_with(self.fd(), RUSTPIPE_IOC_GET_STATS, &mut stats)?;
-        Ok(stats)
+        let mut raw = [0u8; RustpipeStats::SIZE];
+        sys::ioctl_with(self.fd(), RUSTPIPE_IOC_GET_STATS, &mut raw)?;
+        Ok(RustpipeStats::from_ne_bytes(&raw))
     }
 
     /// `poll()` for `events` with `timeout_ms`; returns `revents` (0 on timeout).

@@ -80,9 +80,6 @@ impl RustpipeStats {
     }
 }
 
-// SAFETY: a #[repr(C)] struct of integers without padding: every bit pattern is valid.
-unsafe impl crate::sys::Plain for RustpipeStats {}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use crate::sys::{self, SysResult};
 use crate::uapi::{ioc, IOC_READ, IOC_WRITE};
@@ -139,14 +139,10 @@ impl Chip {
             put_u64(&mut buf, 336, u64::MAX >> (64 - offsets.len().clamp(1, 64)));
         }
         put_u32(&mut buf, 560, offsets.len() as u32);
-        sys::ioctl_with(self.0.as_fd(), GET_LINE, &mut buf)?;
-        let fd = get_u32(&buf, 588) as i32;
-        if fd < 0 {
-            return Err(sys::Errno::EINVAL);
-        }
-        // SAFETY: GPIO_V2_GET_LINE_IOCTL just created this descriptor for this process;
-        // nothing else owns it, so the `File` may close it.
-        Ok(Lines(File::from(unsafe { OwnedFd::from_raw_fd(fd) })))
+        let fd = sys::ioctl_new_fd(self.0.as_fd(), GET_LINE, &mut buf, |b| {
+            get_u32(b, 588) as i32
+        })?;
+        Ok(Lines(File::from(fd)))
     }
 }
 

@@ -379,6 +379,27 @@ unsafe impl Plain for u64 {}
 // SAFETY: every bit pattern is a valid array of bytes.
 unsafe impl<const N: usize> Plain for [u8; N] {}
 
+/// `ioctl(fd, cmd, arg)` for a command that creates a file descriptor and returns it inside
+/// `arg` (as `GPIO_V2_GET_LINE_IOCTL` does); `new_fd` reads it out of the filled-in argument.
+/// The descriptor is owned by the result and closed when it drops.
+pub fn ioctl_new_fd<T: Plain>(
+    fd: BorrowedFd<'_>,
+    cmd: u32,
+    arg: &mut T,
+    new_fd: impl FnOnce(&T) -> libc::c_int,
+) -> SysResult<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    ioctl_with(fd, cmd, arg)?;
+    let raw = new_fd(arg);
+    if raw < 0 || !fd_is_open(raw) {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: the successful ioctl just created this descriptor for this process (the
+    // command's contract, named by the caller); nothing else owns it, so the result may close
+    // it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+}
+
 /// `ioctl(fd, cmd, 0)`: a command that takes no argument.
 pub fn ioctl_none(fd: BorrowedFd<'_>, cmd: u32) -> SysResult<libc::c_int> {
     // SAFETY: the argument is 0, so a (misbehaving) driver that tried to dereference it would
