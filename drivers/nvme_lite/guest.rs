@@ -158,12 +158,7 @@ fn unload(ctx: &Ctx) -> TestResult {
     kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
     DRIVER.unload_cleanly(ctx)?;
     devtest::wait_for_node(ctx, DISK, false)?;
-    let lines: Vec<String> = kmsg
-        .read_available()
-        .context("reading /dev/kmsg")?
-        .into_iter()
-        .map(|r| r.text)
-        .collect();
+    let lines = devtest::log_since(&mut kmsg)?;
     expect_line(&lines, "removed", |l| {
         l.starts_with("nvme_lite: ") && l.contains(": removed")
     })?;
@@ -240,12 +235,7 @@ fn dropped_completion_times_out(ctx: &Ctx) -> TestResult {
             after_failure >= 10,
             "only {after_failure} write+read pairs after the failure"
         );
-        let lines: Vec<String> = kmsg
-            .read_available()
-            .context("reading /dev/kmsg")?
-            .into_iter()
-            .map(|r| r.text)
-            .collect();
+        let lines = devtest::log_since(&mut kmsg)?;
         expect_line(&lines, "timed out", |l| {
             l.starts_with("nvme_lite: ") && l.contains("timed out: ending it with an error")
         })?;
@@ -304,12 +294,7 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     let gone = devtest::wait_for_node(ctx, DISK, false);
     // After the unload: `remove` logs "removed" once it has finished.
     let unloaded = DRIVER.unload_cleanly(ctx);
-    let lines: Vec<String> = kmsg
-        .read_available()
-        .context("reading /dev/kmsg")?
-        .into_iter()
-        .map(|r| r.text)
-        .collect();
+    let lines = devtest::log_since(&mut kmsg)?;
     match outcome {
         Ok(Ok((i, e))) => ensure!(i > 0, "the first I/O already failed: {e}"),
         Ok(Err(e)) => return Err(crate::harness::Failure::new(e)),

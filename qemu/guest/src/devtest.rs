@@ -88,6 +88,12 @@ impl Driver {
     }
 }
 
+/// The texts of the kernel log records since `kmsg`'s position (which moves past them).
+pub fn log_since(kmsg: &mut Kmsg) -> TestResult<Vec<String>> {
+    let records = kmsg.read_available().context("reading /dev/kmsg")?;
+    Ok(records.into_iter().map(|r| r.text).collect())
+}
+
 /// Waits (2 s × scale) for `node` to appear (`present`) or disappear: devtmpfs creates and
 /// removes nodes while the driver registers and deregisters.
 pub fn wait_for_node(ctx: &Ctx, node: &str, present: bool) -> TestResult {
