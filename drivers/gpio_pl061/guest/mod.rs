@@ -2,6 +2,7 @@
 //! C driver (`pl061_gpio`) and given back at the end. Requested on arm64 only (the driver's
 //! `Cargo.toml` names the architectures); where the device is missing, the first test fails.
 
+pub mod bench;
 mod uapi;
 
 use std::path::Path;
