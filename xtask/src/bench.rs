@@ -311,9 +311,8 @@ fn build_c_pl061(kernel: &Kernel) -> Result<std::path::PathBuf> {
 /// The bytes of a module's executable code (the sum of its `.text*` sections, `size -A`), and
 /// the part of it that is Rust's `core` library (formatting, panics) and `mem*`/`strlen`.
 fn text_size(kernel: &Kernel, ko: &std::path::Path) -> Result<(u64, u64)> {
-    let out = util::output(
-        util::cmd(&format!("{}size", kernel.arch.cross_compile()), ["-A"]).arg(ko),
-    )?;
+    let out =
+        util::output(util::cmd(&format!("{}size", kernel.arch.cross_compile()), ["-A"]).arg(ko))?;
     Ok(sum_text(&out))
 }
 
@@ -329,7 +328,9 @@ fn sum_text(size_a: &str) -> (u64, u64) {
         };
         if name == ".text" || name.starts_with(".text.") {
             all += size;
-            let f = name.trim_start_matches(".text.").trim_start_matches("unlikely.");
+            let f = name
+                .trim_start_matches(".text.")
+                .trim_start_matches("unlikely.");
             if f.contains("_4core") || ["memcpy", "memset", "memmove", "strlen"].contains(&f) {
                 core += size;
             }

@@ -256,7 +256,11 @@ fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
             }
             return Ok(true);
         }
-        Some(other) => return Err(format!("unknown benchmark `{other}` (known: chardev, gpio)")),
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark `{other}` (known: chardev, gpio)"
+            ))
+        }
         None => return Err(format!("bench needs a name (chardev, gpio)\n\n{USAGE}")),
     }
     let opts = bench::Options {

@@ -60,7 +60,7 @@ pub fn run(rounds: u32, iters: u32, ctx: &Ctx) -> TestResult {
             for &side in &ORDERS[(round as usize - 1) % ORDERS.len()] {
                 let (name, driver) = SIDES[side];
                 rebind(ctx, driver).map_err(|f| f.context(&format!("round {round} {name}")))?;
-                let ops = round_trips(iters).map_err(|f| f.context(&format!("{name}")))?;
+                let ops = round_trips(iters).map_err(|f| f.context(name))?;
                 emit(&format!("round={round} {name} {ops:.1} ops/s"));
             }
         }

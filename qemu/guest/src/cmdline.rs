@@ -128,19 +128,19 @@ pub fn parse(cmdline: &str) -> Config {
                     "ktest.bench_bs={value:?} is not a list of positive integers; ignored"
                 )),
             },
-            "bench_rounds" | "bench_mib" | "bench_capacity" | "bench_iters" => match value
-                .parse::<u32>()
-            {
-                Ok(n) if n >= 1 => match key {
-                    "bench_rounds" => config.bench_rounds = n,
-                    "bench_mib" => config.bench_mib = n,
-                    "bench_iters" => config.bench_iters = n,
-                    _ => config.bench_capacity = n,
-                },
-                _ => config.warnings.push(format!(
-                    "ktest.{key}={value:?} is not a positive integer; ignored"
-                )),
-            },
+            "bench_rounds" | "bench_mib" | "bench_capacity" | "bench_iters" => {
+                match value.parse::<u32>() {
+                    Ok(n) if n >= 1 => match key {
+                        "bench_rounds" => config.bench_rounds = n,
+                        "bench_mib" => config.bench_mib = n,
+                        "bench_iters" => config.bench_iters = n,
+                        _ => config.bench_capacity = n,
+                    },
+                    _ => config.warnings.push(format!(
+                        "ktest.{key}={value:?} is not a positive integer; ignored"
+                    )),
+                }
+            }
             other => config
                 .warnings
                 .push(format!("unknown parameter ktest.{other} ignored")),
