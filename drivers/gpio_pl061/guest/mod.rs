@@ -28,7 +28,7 @@ const LABEL: &str = "9030000.pl061";
 const C_DRIVER: &str = "pl061_gpio";
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 18] = [
+pub const TESTS: [TestCase; 19] = [
     TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
     TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
     TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
@@ -53,6 +53,11 @@ pub const TESTS: [TestCase; 18] = [
     TestCase::new("level_low_irq_fires_while_low_only", level_low).timeout(Duration::from_secs(20)),
     TestCase::new("unload_frees_everything", |ctx| DRIVER.unload_cleanly(ctx)),
     TestCase::new("load_unload_20_cycles_leak_nothing", cycles).timeout(Duration::from_secs(60)),
+    TestCase::new(
+        "probe_failure_at_each_step_releases_everything",
+        probe_failures,
+    )
+    .timeout(Duration::from_secs(60)),
     TestCase::new("c_driver_rebinds_and_works", c_driver_rebinds),
 ];
 
@@ -878,6 +883,71 @@ fn cycles(ctx: &Ctx) -> TestResult {
         wait_bound(ctx, None)?;
     }
     Ok(())
+}
+
+/// The driver's fault injection, `fail_probe_at=N`: probe fails with ENOMEM right after its
+/// step N. For N = 1, 2, ... until a probe succeeds: the module loads (its driver probes the
+/// device, which `driver_override` names, and fails), a `bind` gets ENOMEM, the device stays
+/// unbound with no chip, no register window left requested in `/proc/iomem`, and the module
+/// unloads having freed every allocation. The first N whose probe succeeds must give a chip
+/// that works.
+fn probe_failures(ctx: &Ctx) -> TestResult {
+    ensure!(
+        !module::is_loaded("gpio_pl061"),
+        "our module is still loaded"
+    );
+    write_attr(&format!("{DEVICE}/driver_override"), "gpio_pl061")?;
+    for step in 1.. {
+        let mut kmsg = crate::kmsg::Kmsg::open().context("open /dev/kmsg")?;
+        kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+        module::load(&DRIVER.path(), &format!("fail_probe_at={step}"))
+            .map_err(|e| crate::harness::Failure::new(e.to_string()))?;
+        if bound_driver().is_some() {
+            ensure!(
+                step > 3,
+                "probe succeeded with fail_probe_at={step}: the driver has fewer than 3 steps"
+            );
+            let result = (|| {
+                let chip = open_chip()?;
+                let lines = chip
+                    .request(&[0], "ktest-after", flag::OUTPUT, Some(1))
+                    .context("request line 0")?;
+                ensure_eq!(lines.get(1).context("get")?, 1, "line 0 read back");
+                Ok(())
+            })();
+            DRIVER.unload_cleanly(ctx)?;
+            wait_bound(ctx, None)?;
+            return result.map_err(|f| f.context(&format!("fail_probe_at={step} (past the last)")));
+        }
+        let at = |f: crate::harness::Failure| f.context(&format!("fail_probe_at={step}"));
+        expect_errno(
+            std::fs::write("/sys/bus/amba/drivers/gpio_pl061/bind", LABEL).map_err(Errno::from),
+            Errno(libc::ENOMEM),
+            format!("fail_probe_at={step}: bind"),
+        )?;
+        ensure!(
+            bound_driver().is_none() && chip_path().is_err(),
+            "fail_probe_at={step}: a driver or chip is left on the device: {:?}",
+            bound_driver()
+        );
+        let iomem = std::fs::read_to_string("/proc/iomem").context("read /proc/iomem")?;
+        ensure!(
+            !iomem.contains("gpio_pl061"),
+            "fail_probe_at={step}: the register window is still requested:\n{iomem}"
+        );
+        let injected = devtest::log_since(&mut kmsg)
+            .map_err(at)?
+            .iter()
+            .filter(|l| l.contains(&format!("injected failure after step {step}")))
+            .count();
+        ensure_eq!(
+            injected,
+            2,
+            "fail_probe_at={step}: injected failures logged (load, bind)"
+        );
+        DRIVER.unload_cleanly(ctx).map_err(at)?;
+    }
+    unreachable!()
 }
 
 fn c_driver_rebinds(ctx: &Ctx) -> TestResult {

@@ -218,11 +218,13 @@ impl amba::Driver for Pl061Driver {
 
     fn probe(dev: &amba::Device) -> Result<Self::Data> {
         let io = dev.iomap::<{ regs::SIZE }>(c"gpio_pl061")?;
+        fault_after(1)?;
         io.write(regs::IE, 0); // all interrupts off until a consumer asks
         let chip = Pl061 {
             io,
             lock: new_spinlock!((), "gpio_pl061.lock", Gfp::KERNEL)?,
         };
+        fault_after(2)?;
         let registration = match dev.irq(0) {
             Some(irq) => {
                 gpio::Registration::register_with_irq(dev.as_dev(), NGPIO, chip, irq, Gfp::KERNEL)
@@ -232,9 +234,21 @@ impl amba::Driver for Pl061Driver {
                 gpio::Registration::register(dev.as_dev(), NGPIO, chip, Gfp::KERNEL)
             }
         }?;
+        fault_after(3)?;
         pr_info!("{}: PL061 GPIO chip registered", name(dev));
         Ok(registration)
     }
+}
+
+/// Fault injection for the tests: with `fail_probe_at=N`, probe fails with `ENOMEM` right
+/// after its step N (1: registers mapped, 2: chip state allocated, 3: chip registered), as if
+/// the next allocation had failed; what the steps before took must all be released.
+fn fault_after(step: u32) -> Result {
+    if module_params::fail_probe_at.get() == step {
+        pr_info!("probe: injected failure after step {step}");
+        return Err(ENOMEM);
+    }
+    Ok(())
 }
 
 fn name(dev: &amba::Device) -> &str {
@@ -260,6 +274,9 @@ kernel::module! {
     author: "Rust driver examples",
     description: "ARM PrimeCell PL061 GPIO controller (gpio_chip + irqchip) in safe Rust",
     license: "GPL",
+    params: {
+        fail_probe_at: u32 = 0, "Tests: fail probe with ENOMEM after step N (1-3; 0: never)",
+    },
 }
 
 #[cfg(test)]
