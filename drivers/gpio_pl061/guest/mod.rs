@@ -761,7 +761,7 @@ fn level_high(ctx: &Ctx) -> TestResult {
 }
 
 fn level_high_presses(ctx: &Ctx, before: Counts) -> TestResult {
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(ctx.scaled(Duration::from_millis(200)));
     let idle = consumer_counts()?;
     ensure_eq!(idle.fired, 0, "interrupts while line 3 is low: {idle:?}");
     let mut last = idle;
@@ -776,9 +776,9 @@ fn level_high_presses(ctx: &Ctx, before: Counts) -> TestResult {
             std::thread::sleep(Duration::from_millis(10));
         }
         // The release comes ~100 ms after the press; then nothing more may fire.
-        std::thread::sleep(Duration::from_millis(600));
+        std::thread::sleep(ctx.scaled(Duration::from_millis(600)));
         let after = consumer_counts()?;
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(ctx.scaled(Duration::from_millis(300)));
         let later = consumer_counts()?;
         ensure_eq!(
             later,
@@ -831,7 +831,7 @@ fn level_low(ctx: &Ctx) -> TestResult {
 
 fn level_low_fires(ctx: &Ctx) -> TestResult {
     let (t0, c0) = (std::time::Instant::now(), consumer_counts()?);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(ctx.scaled(Duration::from_millis(300)));
     let (t1, c1) = (std::time::Instant::now(), consumer_counts()?);
     let ms = (t1 - t0).as_millis() as u64;
     let fired = c1.fired - c0.fired;
