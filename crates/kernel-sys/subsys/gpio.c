@@ -33,11 +33,6 @@ void rust_helper_gpiochip_remove(struct gpio_chip *gc)
 	gpiochip_remove(gc);
 }
 
-void *rust_helper_gpiochip_get_data(struct gpio_chip *gc)
-{
-	return gpiochip_get_data(gc);
-}
-
 int rust_helper_gpiochip_generic_request(struct gpio_chip *gc, unsigned int offset)
 {
 	return gpiochip_generic_request(gc, offset);
@@ -110,11 +105,6 @@ int rust_helper_gpiochip_add_data(struct gpio_chip *gc, void *data)
 
 void rust_helper_gpiochip_remove(struct gpio_chip *gc)
 {
-}
-
-void *rust_helper_gpiochip_get_data(struct gpio_chip *gc)
-{
-	return NULL;
 }
 
 int rust_helper_gpiochip_generic_request(struct gpio_chip *gc, unsigned int offset)

@@ -250,14 +250,22 @@ impl<T: Chip> Drop for Registration<T> {
     }
 }
 
-/// The chip's data and the line count behind a `gpio_chip` of ours.
+/// The driver's data of a `gpio_chip` of ours: the `gpio_chip` is the `gc` field of a pinned
+/// `Inner<T>`, so the data is found from it by address arithmetic (`container_of`), with no call
+/// to `gpiochip_get_data` (out of line, through a helper) on every line operation.
 ///
 /// # Safety
 /// `gc` is a chip registered by `Registration<T>`, during one of its callbacks.
 unsafe fn chip_data<'a, T: Chip>(gc: *mut bindings::gpio_chip) -> &'a T {
-    // SAFETY: `gpiochip_get_data` returns the pointer registered with the chip: the `data` of
-    // the pinned `Inner<T>`, live until the registration (which removes the chip first) drops.
-    unsafe { &*bindings::rust_helper_gpiochip_get_data(gc).cast::<T>() }
+    // `UnsafeCell<gpio_chip>` has the layout of `gpio_chip`: `gc` is the field's address.
+    let inner = gc
+        .cast::<u8>()
+        .wrapping_sub(core::mem::offset_of!(Inner<T>, gc))
+        .cast::<Inner<T>>();
+    // SAFETY: `gc` is the `gc` field of the pinned `Inner<T>` of a live registration (caller),
+    // so `inner` is that `Inner<T>`; its `data` is live until the registration (which removes
+    // the chip first) drops, and is only ever shared (`&T`).
+    unsafe { &*(&raw const (*inner).data) }
 }
 
 /// `offset` checked against the line count.
