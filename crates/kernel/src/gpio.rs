@@ -265,7 +265,7 @@ unsafe fn chip_data<'a, T: Chip>(gc: *mut bindings::gpio_chip) -> &'a T {
     // SAFETY: `gc` is the `gc` field of the pinned `Inner<T>` of a live registration (caller),
     // so `inner` is that `Inner<T>`; its `data` is live until the registration (which removes
     // the chip first) drops, and is only ever shared (`&T`).
-    unsafe { &*(&raw const (*inner).data) }
+    unsafe { &(*inner).data }
 }
 
 /// `offset` checked against the line count.
@@ -543,6 +543,8 @@ pub fn request_irq<T: LineHandler>(
 ) -> Result<ThreadedRegistration<T>> {
     let irq = handler.line().irq()?;
     // SAFETY: `irq` is the interrupt of a line the handler holds; the registration keeps the
-    // handler (and so the line, and through gpiolib the chip's module) until free_irq.
+    // handler (and so the line, and through gpiolib the chip's module) until free_irq. (Like
+    // any gpiolib consumer's, C or Rust, it relies on the provider's device not being unbound
+    // through sysfs while a line is held: gpiolib then removes the domain under its users.)
     unsafe { ThreadedRegistration::request(irq, name, trigger, handler) }
 }
