@@ -916,6 +916,13 @@ fn probe_failures(ctx: &Ctx) -> TestResult {
                 "probe succeeded with fail_probe_at={step}: the driver has fewer than 3 steps"
             );
             let result = (|| {
+                // The window a bound driver holds is listed under its name (what the failed
+                // probes above must have released).
+                let iomem = std::fs::read_to_string("/proc/iomem").context("read /proc/iomem")?;
+                ensure!(
+                    iomem.contains("gpio_pl061"),
+                    "/proc/iomem lists no gpio_pl061 window while bound:\n{iomem}"
+                );
                 let chip = open_chip()?;
                 let lines = chip
                     .request(&[0], "ktest-after", flag::OUTPUT, Some(1))
