@@ -100,15 +100,8 @@ pub fn build_guest(arch: Arch) -> Result<PathBuf> {
         .join("release/ktest"))
 }
 
-/// The architectures whose test machine has driver `name`'s device, from its manifest:
-///
-/// ```toml
-/// [package.metadata.ktest]
-/// arches = ["arm64"]
-/// ```
-///
-/// `None` (no such line): every architecture.
-fn suite_arches(name: &str) -> Option<Vec<String>> {
+/// The manifest (`Cargo.toml` text) of the driver whose package is `name`.
+fn manifest(name: &str) -> Option<String> {
     let dirs = std::fs::read_dir(util::root().join("drivers")).ok()?;
     for dir in dirs.flatten() {
         let Ok(manifest) = std::fs::read_to_string(dir.path().join("Cargo.toml")) else {
@@ -118,21 +111,39 @@ fn suite_arches(name: &str) -> Option<Vec<String>> {
             .lines()
             .find_map(|l| l.trim().strip_prefix("name = "))
             .map(|n| n.trim_matches('"').to_string());
-        if package.as_deref() != Some(name) {
-            continue;
+        if package.as_deref() == Some(name) {
+            return Some(manifest);
         }
-        let list = manifest
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("arches = "))?;
-        return Some(
-            list.trim_matches(|c| c == '[' || c == ']')
-                .split(',')
-                .map(|a| a.trim().trim_matches('"').to_string())
-                .filter(|a| !a.is_empty())
-                .collect(),
-        );
     }
     None
+}
+
+/// The architectures whose test machine has driver `name`'s device, from its manifest:
+///
+/// ```toml
+/// [package.metadata.ktest]
+/// arches = ["arm64"]
+/// ```
+///
+/// `None` (no such line): every architecture.
+fn suite_arches(name: &str) -> Option<Vec<String>> {
+    let manifest = manifest(name)?;
+    let list = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("arches = "))?;
+    Some(
+        list.trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|a| a.trim().trim_matches('"').to_string())
+            .filter(|a| !a.is_empty())
+            .collect(),
+    )
+}
+
+/// Whether module `name` has a suite of its own: not if its manifest says `suite = false` under
+/// `[package.metadata.ktest]` (a test helper module, loaded by another driver's suite).
+fn has_suite(name: &str) -> bool {
+    !manifest(name).is_some_and(|m| m.lines().any(|l| l.trim() == "suite = false"))
 }
 
 /// Whether driver `name`'s suite is requested on `arch` (see [`suite_arches`]).
@@ -302,7 +313,10 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     };
 
     let mut suites = vec!["selftests".to_string()];
-    for m in modules.iter().filter(|m| m.name != "rust_selftests") {
+    for m in modules
+        .iter()
+        .filter(|m| m.name != "rust_selftests" && has_suite(&m.name))
+    {
         if opts.driver.as_ref().is_none_or(|d| *d == m.name) {
             if suite_runs_on(&m.name, arch) {
                 suites.push(m.name.clone());
