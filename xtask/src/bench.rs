@@ -80,7 +80,7 @@ pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<Stri
     modules.push(build_cfifo(kernel)?);
     let runner = crate::testrun::build_guest(arch)?;
     let label = format!("{}-bench", kernel.label);
-    let initrd = crate::testrun::initramfs(arch, &label, &modules, &runner)?;
+    let initrd = crate::testrun::initramfs(kernel, &label, &modules, &runner)?;
     let image = crate::testrun::boot_image(kernel)?;
     let log = util::root()
         .join("target/qemu")
@@ -352,7 +352,7 @@ pub fn gpio(kernel: &Kernel, built: &[Built], o: &GpioOptions) -> Result<Vec<Str
     let c_ko = build_c_pl061(kernel)?;
     let runner = crate::testrun::build_guest(kernel.arch)?;
     let label = format!("{}-bench", kernel.label);
-    let initrd = crate::testrun::initramfs(kernel.arch, &label, &ours, &runner)?;
+    let initrd = crate::testrun::initramfs(kernel, &label, &ours, &runner)?;
     let image = crate::testrun::boot_image(kernel)?;
     let log = util::root()
         .join("target/qemu")

@@ -203,7 +203,7 @@ fn qemu_run(o: &Options) -> Result {
     };
     let (kernel, built) = build(&o)?.remove(0);
     let runner = testrun::build_guest(kernel.arch)?;
-    let initrd = testrun::initramfs(kernel.arch, &kernel.label, &built, &runner)?;
+    let initrd = testrun::initramfs(&kernel, &kernel.label, &built, &runner)?;
     let image = kernel
         .image
         .clone()

@@ -159,9 +159,16 @@ fn busybox(arch: Arch) -> Result<PathBuf> {
     }
 }
 
-/// Writes the initramfs: `/init` (the runner), busybox, the modules, and the Debian tools the
-/// suites use ([`guesttools::TOOLS`]).
-pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> Result<PathBuf> {
+/// Writes the initramfs for `kernel`: `/init` (the runner), busybox, the `modules`, the
+/// kernel's own modules the suites load ([`STOCK_MODULES`], with its `modules.builtin` list
+/// for those it has built in), and the Debian tools the suites use ([`guesttools::TOOLS`]).
+pub fn initramfs(
+    kernel: &Kernel,
+    label: &str,
+    modules: &[Built],
+    runner: &Path,
+) -> Result<PathBuf> {
+    let arch = kernel.arch;
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
         c.dir(d, 0o755);
@@ -178,8 +185,11 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
         c.symlink(&format!("bin/{applet}"), "busybox");
     }
     guesttools::add(arch, &mut c)?;
-    for m in modules {
+    for m in modules.iter().chain(&stock_modules(kernel)?) {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
+    }
+    if let Some(list) = builtin_modules(kernel) {
+        c.file("lib/modules/modules.builtin", 0o644, &read(&list)?);
     }
     let path = run_dir(label).join("initramfs.cpio");
     util::write(&path, c.finish())?;
@@ -266,6 +276,23 @@ fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
     Ok(found)
 }
 
+/// Where `kernel`'s own modules are: Debian's package tree next to the image
+/// (`lib/modules/<release>/`), or the build tree of a kernel built here.
+fn module_tree(kernel: &Kernel) -> PathBuf {
+    kernel
+        .image
+        .as_ref()
+        .and_then(|i| i.parent()?.parent().map(Path::to_path_buf))
+        .map(|root| root.join("lib/modules").join(&kernel.release))
+        .filter(|tree| tree.is_dir())
+        .unwrap_or_else(|| kernel.kdir.clone())
+}
+
+/// `kernel`'s list of the modules it has built in, if it has one.
+fn builtin_modules(kernel: &Kernel) -> Option<PathBuf> {
+    Some(module_tree(kernel).join("modules.builtin")).filter(|p| p.is_file())
+}
+
 /// The file of module `name` (`-` and `_` are the same in module names) under `dir`.
 fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
     let mut dirs = vec![dir.to_path_buf()];
@@ -295,9 +322,7 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let scale = opts.timeout_scale.max(1);
     let mut records = ko_checks(kernel, label, modules);
     let runner = build_guest(arch)?;
-    let mut files = modules.to_vec();
-    files.extend(stock_modules(kernel)?);
-    let initrd = initramfs(arch, label, &files, &runner)?;
+    let initrd = initramfs(kernel, label, modules, &runner)?;
     let image = boot_image(kernel)?;
     let boot = |name: &str, suites: &str, timeout: u32| {
         boot(
