@@ -23,7 +23,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 15] = [
+pub const TESTS: [TestCase; 16] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -45,6 +45,11 @@ pub const TESTS: [TestCase; 15] = [
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
     TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
+    TestCase::new(
+        "stuck_command_aborted_then_reset_then_io_works",
+        stuck_command_aborted_then_reset,
+    )
+    .timeout(Duration::from_secs(180)),
     TestCase::new(
         "dropped_completion_times_out_then_io_works",
         dropped_completion_times_out,
@@ -241,6 +246,116 @@ fn dropped_completion_times_out(ctx: &Ctx) -> TestResult {
         })?;
         Ok(())
     })();
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    result?;
+    unloaded
+}
+
+/// A command the controller never completes: the guest asks the host to throttle the drive to
+/// 1 byte/s (QMP `block_set_io_throttle`): QEMU's block layer lets one request through, then
+/// holds every further one for about an hour, so the controller keeps the command. With
+/// `io_timeout` at 2 s, reading 4 KiB blocks one at a time: one read is held, and ends after
+/// two timeouts (the first sends an Admin Abort, which QEMU cannot honour; the second resets
+/// the controller), with an error or with the right data (QEMU drains held requests while the
+/// controller is being disabled, and may post the completion before it is). The log says
+/// "aborting", then "reset controller", then "reset done". Once the host lifts the throttle,
+/// write+read pairs verify again, and the module unloads cleanly.
+fn stuck_command_aborted_then_reset(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let mut throttled = false;
+    let result = (|| -> TestResult {
+        let path = format!("{SYSFS}/queue/io_timeout");
+        std::fs::write(&path, "2000").context(format!("write 2000 to {path}"))?;
+        let f = open_direct(true)?;
+        let mut r = Aligned::new(4096, 0);
+        devtest::host_request("throttle nvme0")?;
+        throttled = true;
+        // The request the throttle lets through completes at once; the one after it is held.
+        let off = PATTERN_OFFSETS[1];
+        let start = std::time::Instant::now();
+        let (i, outcome, took) = loop {
+            ensure!(
+                start.elapsed() < Duration::from_secs(60),
+                "no read was held within 60 s of asking the host to throttle the drive"
+            );
+            let t = std::time::Instant::now();
+            let res = f.read_at(r.buf(), off);
+            let took = t.elapsed();
+            if took >= Duration::from_millis(1500) {
+                break (start.elapsed(), res, took);
+            }
+            res.context("a read before the throttle held one")?;
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        match &outcome {
+            Ok(n) => {
+                ensure_eq!(*n, 4096, "held read's count");
+                ensure_bytes(r.buf(), &host_pattern(off), "the held read's data")?;
+            }
+            Err(e) => ctx.note(format!("the held read failed with {e} after {took:?}")),
+        }
+        ensure!(
+            took >= Duration::from_millis(3500) && took < Duration::from_secs(60),
+            "the held read ended after {took:?} ({outcome:?}, {i:?} into the test), \
+             not after two 2 s timeouts"
+        );
+        let lines = devtest::log_since(&mut kmsg)?;
+        let at = |what: &str| lines.iter().position(|l| l.contains(what));
+        let (abort, reset, done) = (
+            at("timeout, aborting"),
+            at("timeout, reset controller"),
+            at("reset done"),
+        );
+        ensure!(
+            matches!((abort, reset, done), (Some(a), Some(r), Some(d)) if a < r && r < d),
+            "expected \"timeout, aborting\", then \"timeout, reset controller\", then \
+             \"reset done\" in the log:\n{}",
+            lines.join("\n")
+        );
+        devtest::host_request("unthrottle nvme0")?;
+        throttled = false;
+        // Until the host has lifted the throttle, a request may still be held (and fail
+        // after its own abort and reset); then 20 pairs in a row must verify.
+        let mut w = Aligned::new(4096, 0);
+        let (mut good, mut failed, mut n) = (0, Vec::new(), 0u64);
+        let start = std::time::Instant::now();
+        while good < 20 {
+            ensure!(
+                start.elapsed() < Duration::from_secs(90),
+                "only {good} good write+read pairs in a row 90 s after lifting the throttle \
+                 (failures: {failed:?})"
+            );
+            n += 1;
+            let off = (44 << 20) + (n % 16) * 4096;
+            let data = pattern(4096, 11000 + n as u32);
+            w.buf().copy_from_slice(&data);
+            let res = f
+                .write_at(w.buf(), off)
+                .and_then(|_| f.read_at(r.buf(), off));
+            match res {
+                Ok(4096) if r.buf() == &data[..] => good += 1,
+                Ok(k) => {
+                    return Err(crate::harness::Failure::new(format!(
+                        "pair {n}: read {k} bytes, or data differs"
+                    )))
+                }
+                Err(e) => {
+                    good = 0;
+                    failed.push(format!("pair {n}: {e}"));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            ctx.note(format!("failed before the throttle was lifted: {failed:?}"));
+        }
+        Ok(())
+    })();
+    if throttled {
+        let _ = devtest::host_request("unthrottle nvme0");
+    }
     let unloaded = DRIVER.unload_cleanly(ctx);
     result?;
     unloaded

@@ -7,7 +7,7 @@
 
 use crate::regs;
 use crate::spec::{io_opcode, Command, Completion};
-use crate::{Bar0, NvmeLite};
+use crate::{Bar0, Nvme, NvmeLite};
 use kernel::block::mq::{self, Op, Request, Status};
 use kernel::device::Device;
 use kernel::dma::{self, CoherentAllocation};
@@ -46,16 +46,49 @@ struct Ring {
     phase: bool,
     /// The request each command identifier (= tag) stands for, while in flight.
     inflight: KVec<Option<Request<NvmeLite>>>,
+    /// The command each request in flight was submitted as (by tag): after a controller reset
+    /// the same commands are submitted again (their data stays mapped).
+    cmds: KVec<Command>,
     /// I/O completions consumed so far (for `drop_at`).
     completions: u32,
     /// Commands (by tag, one bit each) the controller completed but whose completion was not
     /// delivered (`drop_completion`): the controller is done with their buffers.
     lost: u64,
-    /// The controller is gone (surprise removal): no more doorbells, every request fails.
-    dead: bool,
+    /// Commands (by tag) an Abort was sent for since they were (re)submitted: a second timeout
+    /// resets the controller.
+    aborted: u64,
+    state: State,
 }
 
-const _: () = assert!(IO_DEPTH as u32 <= u64::BITS, "one bit of `lost` per tag");
+/// Whether commands reach the controller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Submissions ring the doorbell.
+    Live,
+    /// A controller reset is in progress: new requests are kept (in `inflight`/`cmds`) and
+    /// submitted when the queues are back; no doorbell is written.
+    Resetting,
+    /// The controller is gone (surprise removal) or could not be brought back: no more
+    /// doorbells, every request fails.
+    Dead,
+}
+
+/// What the timeout handler found about a request (see [`IoQueue::check_timeout`]).
+pub enum Timeout {
+    /// It completed meanwhile.
+    Completed,
+    /// Its completion was lost (`drop_completion`): here it is, the controller is done with it.
+    Lost(Request<NvmeLite>),
+    /// The controller still owns it, and no Abort was sent for it yet (one is now due).
+    FirstTimeout,
+    /// The controller still owns it although an Abort was sent: reset the controller.
+    AbortedBefore,
+}
+
+const _: () = assert!(
+    IO_DEPTH as u32 <= u64::BITS,
+    "one bit of `lost` and `aborted` per tag"
+);
 
 impl IoQueue {
     pub fn new(
@@ -67,8 +100,10 @@ impl IoQueue {
         drop_at: u32,
     ) -> Result<Self> {
         let mut inflight = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
+        let mut cmds = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
         for _ in 0..IO_DEPTH {
             inflight.push(None, Gfp::KERNEL)?;
+            cmds.push(Command::default(), Gfp::KERNEL)?;
         }
         let ring = Ring {
             sq: CoherentAllocation::alloc(dev, IO_DEPTH.into(), Gfp::KERNEL)?,
@@ -77,9 +112,11 @@ impl IoQueue {
             cq_head: 0,
             phase: true,
             inflight,
+            cmds,
             completions: 0,
             lost: 0,
-            dead: false,
+            aborted: 0,
+            state: State::Live,
         };
         Ok(Self {
             bar,
@@ -161,7 +198,7 @@ impl IoQueue {
         let tag = rq.tag();
         cmd.cid.set(tag as u16);
         self.ring.lock_irqsave(|r| {
-            if r.dead {
+            if r.state == State::Dead {
                 return Err((rq, Status::IoErr));
             }
             let slot = match r.inflight.as_mut_slice().get_mut(tag as usize) {
@@ -169,20 +206,36 @@ impl IoQueue {
                 _ => return Err((rq, Status::IoErr)),
             };
             *slot = Some(rq);
-            r.sq.write(r.sq_tail.into(), &cmd);
-            r.sq_tail = (r.sq_tail + 1) % IO_DEPTH;
-            // writel orders the entry (and PRP list) writes before the doorbell.
-            let _ = self.bar.try_write32(r.sq_tail.into(), self.sq_doorbell);
+            if let Some(saved) = r.cmds.as_mut_slice().get_mut(tag as usize) {
+                *saved = cmd;
+            }
+            r.aborted &= !(1 << tag);
+            if r.state == State::Live {
+                self.push(r, &cmd);
+                self.ring_sq(r);
+            }
             Ok(())
         })
     }
 
+    /// Writes `cmd` at the submission queue's tail (the doorbell is rung separately).
+    fn push(&self, r: &mut Ring, cmd: &Command) {
+        r.sq.write(r.sq_tail.into(), cmd);
+        r.sq_tail = (r.sq_tail + 1) % IO_DEPTH;
+    }
+
+    /// Announces the submission queue's tail. writel orders the entries' (and PRP lists')
+    /// writes to DMA memory before the doorbell.
+    fn ring_sq(&self, r: &Ring) {
+        let _ = self.bar.try_write32(r.sq_tail.into(), self.sq_doorbell);
+    }
+
     /// Consumes the posted completions; ends their requests after letting go of the lock.
-    fn process_completions(&self) -> IrqReturn {
+    pub fn process_completions(&self) -> IrqReturn {
         let mut done: [Option<(Request<NvmeLite>, Status)>; IO_DEPTH as usize] =
             [const { None }; IO_DEPTH as usize];
-        let count = self.ring.lock_irqsave(|r| {
-            let mut count = 0;
+        let consumed = self.ring.lock_irqsave(|r| {
+            let (mut count, mut consumed) = (0, 0);
             while count < done.len() {
                 let head = usize::from(r.cq_head);
                 if r.cq.read(head).phase() != r.phase {
@@ -190,6 +243,7 @@ impl IoQueue {
                 }
                 dma::rmb();
                 let cqe = r.cq.read(head);
+                consumed += 1;
                 r.cq_head += 1;
                 if r.cq_head == IO_DEPTH {
                     r.cq_head = 0;
@@ -219,15 +273,17 @@ impl IoQueue {
                     None => pr_warn!("completion for unknown command {cid}\n"),
                 }
             }
-            if count > 0 {
+            // Also when the only entry consumed was a dropped one: the controller must see
+            // its slot free. Not while resetting or dead: those queues no longer exist.
+            if consumed > 0 && r.state == State::Live {
                 let _ = self.bar.try_write32(r.cq_head.into(), self.cq_doorbell);
             }
-            count
+            consumed
         });
         for (rq, st) in done.iter_mut().filter_map(Option::take) {
             rq.end(st);
         }
-        if count > 0 {
+        if consumed > 0 {
             IrqReturn::Handled
         } else {
             IrqReturn::None
@@ -236,14 +292,14 @@ impl IoQueue {
 }
 
 impl IoQueue {
-    /// The controller is gone (surprise removal, CSTS reads all-ones): from now on requests
-    /// fail without touching the device, and those in flight end with an I/O error now (their
-    /// completions will never come).
+    /// The controller is gone (surprise removal, CSTS reads all-ones) or could not be brought
+    /// back after a reset: from now on requests fail without touching the device, and those in
+    /// flight end with an I/O error now (their completions will never come).
     pub fn kill(&self) {
         let mut done: [Option<Request<NvmeLite>>; IO_DEPTH as usize] =
             [const { None }; IO_DEPTH as usize];
         self.ring.lock_irqsave(|r| {
-            r.dead = true;
+            r.state = State::Dead;
             for (slot, d) in r.inflight.as_mut_slice().iter_mut().zip(done.iter_mut()) {
                 *d = slot.take();
             }
@@ -253,37 +309,84 @@ impl IoQueue {
         }
     }
 
-    /// blk-mq's timeout for the request with tag `tag` (process context, kblockd). First
-    /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt). A request whose
-    /// completion the controller posted but that was lost is taken back and ended with a
-    /// timeout error: the controller is done with its buffers.
-    ///
-    /// A request the controller still owns is left alone (its timer restarts): ending it would
-    /// free buffers the device may still write into. Recovering from that (Admin Abort, then a
-    /// controller reset, as the C driver does) is not implemented yet.
-    fn timed_out(&self, tag: u32) -> mq::TimeoutAction {
-        let _ = self.process_completions();
+    /// The timeout handler's view of the request with tag `tag` (call after reaping the
+    /// completion queue). Marks it aborted when it reports [`Timeout::FirstTimeout`].
+    pub fn check_timeout(&self, tag: u32) -> Timeout {
         let bit = 1u64.checked_shl(tag).unwrap_or(0);
-        let (rq, still_owned) = self.ring.lock_irqsave(|r| {
-            let slot = r.inflight.as_mut_slice().get_mut(tag as usize);
+        self.ring.lock_irqsave(|r| {
+            let Some(slot) = r.inflight.as_mut_slice().get_mut(tag as usize) else {
+                return Timeout::Completed;
+            };
             match slot {
-                // Completed meanwhile (reaped just above, or by the interrupt handler).
-                None | Some(None) => (None, false),
-                Some(slot) if r.lost & bit != 0 => {
+                None => Timeout::Completed,
+                Some(_) if r.lost & bit != 0 => {
                     r.lost &= !bit;
-                    (slot.take(), false)
+                    slot.take().map_or(Timeout::Completed, Timeout::Lost)
                 }
-                Some(Some(_)) => (None, true),
+                Some(_) if r.aborted & bit != 0 => Timeout::AbortedBefore,
+                Some(_) => {
+                    r.aborted |= bit;
+                    Timeout::FirstTimeout
+                }
+            }
+        })
+    }
+
+    /// First step of a controller reset: from now on new requests are held back (no doorbell).
+    pub fn begin_reset(&self) {
+        self.ring.lock_irqsave(|r| {
+            if r.state == State::Live {
+                r.state = State::Resetting;
             }
         });
-        if let Some(rq) = rq {
-            pr_warn!("I/O command {tag} timed out: ending it with an error\n");
-            rq.end(Status::Timeout);
-        } else if still_owned {
-            pr_warn!("I/O command {tag} timed out; the controller still owns it: waiting\n");
-            return mq::TimeoutAction::ResetTimer;
-        }
-        mq::TimeoutAction::Done
+    }
+
+    /// After the controller was disabled (it no longer owns any command or buffer): reaps the
+    /// completions it posted before, takes back request `culprit` if it is still in flight, and
+    /// empties the rings (cleared completion ring, indices and phase as new). The other
+    /// requests stay, to be submitted again by [`resume`](Self::resume).
+    pub fn after_disable(&self, culprit: u32) -> Option<Request<NvmeLite>> {
+        let _ = self.process_completions();
+        self.ring.lock_irqsave(|r| {
+            let rq = r
+                .inflight
+                .as_mut_slice()
+                .get_mut(culprit as usize)
+                .and_then(Option::take);
+            for i in 0..usize::from(IO_DEPTH) {
+                r.cq.write(i, &Completion::default());
+            }
+            r.sq_tail = 0;
+            r.cq_head = 0;
+            r.phase = true;
+            r.lost = 0;
+            r.aborted = 0;
+            rq
+        })
+    }
+
+    /// Last step of a controller reset, once the I/O queues exist again: submits every request
+    /// still in flight again (the same command, its data still mapped: reads, writes and
+    /// flushes may be repeated) and lets new ones through. Returns how many were resubmitted.
+    pub fn resume(&self) -> usize {
+        self.ring.lock_irqsave(|r| {
+            if r.state != State::Resetting {
+                return 0;
+            }
+            let mut n = 0;
+            for tag in 0..usize::from(IO_DEPTH) {
+                let held = r.inflight.as_slice().get(tag).is_some_and(Option::is_some);
+                if let Some(&cmd) = r.cmds.as_slice().get(tag).filter(|_| held) {
+                    self.push(r, &cmd);
+                    n += 1;
+                }
+            }
+            r.state = State::Live;
+            if n > 0 {
+                self.ring_sq(r);
+            }
+            n
+        })
     }
 }
 
@@ -362,21 +465,21 @@ impl irq::Handler for IoQueue {
 }
 
 impl mq::Operations for NvmeLite {
-    type QueueData = IoQueue;
+    type QueueData = Nvme;
     type RequestData = ();
 
     fn new_request_data() {}
 
     fn queue_rq(
-        queue: &IoQueue,
+        nvme: &Nvme,
         rq: Request<NvmeLite>,
         _is_last: bool,
     ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
-        queue.submit(rq)
+        nvme.io.submit(rq)
     }
 
-    fn timeout(queue: &IoQueue, tag: u32) -> mq::TimeoutAction {
-        queue.timed_out(tag)
+    fn timeout(nvme: &Nvme, tag: u32) -> mq::TimeoutAction {
+        nvme.timed_out(tag)
     }
 }
 

@@ -21,6 +21,7 @@
 mod io;
 mod queue;
 mod regs;
+mod reset;
 mod spec;
 
 use io::{IoQueue, IO_DEPTH};
@@ -65,16 +66,26 @@ struct Identity {
     lba_shift: u32,
 }
 
+/// What the block layer's callbacks share: the I/O queue for `queue_rq`, and for the timeout
+/// handler (`reset.rs`) everything a controller reset needs.
+pub struct Nvme {
+    io: Arc<IoQueue>,
+    /// The admin queue: probe, the timeout handler (Abort, reset) and remove take turns.
+    admin: Arc<Mutex<QueuePair>>,
+    bar: Arc<Bar0>,
+    dev: GenericDevice,
+    cap: Cap,
+    /// The interrupt vector of the I/O completion queue.
+    vector: u32,
+}
+
 /// One bound controller. `remove` takes the disk down, deletes the I/O queues and shuts the
 /// controller down; then the fields drop in order: interrupt handlers and vectors, the I/O
 /// queue's DMA memory, the admin queue's, and BAR0 last.
 struct Controller {
     disk: Option<GenDisk<NvmeLite>>,
     _irqs: IrqVectors<IoQueue>,
-    io: Arc<IoQueue>,
-    admin: QueuePair,
-    bar: Arc<Bar0>,
-    dev: GenericDevice,
+    nvme: Arc<Nvme>,
     io_queues_live: bool,
 }
 
@@ -120,12 +131,19 @@ impl pci::Driver for NvmeLite {
             );
             return Err(ENODEV);
         }
-        let mut admin = QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?;
+        let admin = Arc::new(
+            new_mutex!(
+                QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?,
+                "nvme_lite.admin",
+                Gfp::KERNEL
+            )?,
+            Gfp::KERNEL,
+        )?;
         disable(&bar, &dev, cap)?;
-        enable(&bar, &dev, cap, &admin)?;
+        enable(&bar, &dev, cap, &admin.lock())?;
         // From here on, a failure shuts the controller down before the DMA memory goes.
         let set_up = (|| {
-            let id = identify(&bar, &dev, &mut admin)?;
+            let id = identify(&bar, &dev, &mut admin.lock())?;
             let capacity_sectors = id.nsze << (id.lba_shift - 9);
             let io = Arc::new(
                 IoQueue::new(
@@ -153,10 +171,21 @@ impl pci::Driver for NvmeLite {
                     "MSI or INTx"
                 }
             );
-            create_io_queues(&bar, &mut admin, &io, vector)?;
-            Ok((id, io, irqs, capacity_sectors))
+            create_io_queues(&bar, &mut admin.lock(), &io, vector)?;
+            let nvme = Arc::new(
+                Nvme {
+                    io,
+                    admin: admin.clone(),
+                    bar: bar.clone(),
+                    dev: dev.clone(),
+                    cap,
+                    vector,
+                },
+                Gfp::KERNEL,
+            )?;
+            Ok((id, nvme, irqs, capacity_sectors))
         })();
-        let (id, io, irqs, capacity_sectors) = match set_up {
+        let (id, nvme, irqs, capacity_sectors) = match set_up {
             Ok(v) => v,
             Err(e) => {
                 shutdown(&bar, &dev);
@@ -166,10 +195,7 @@ impl pci::Driver for NvmeLite {
         let mut ctrl = Controller {
             disk: None,
             _irqs: irqs,
-            io,
-            admin,
-            bar,
-            dev,
+            nvme,
             io_queues_live: true,
         };
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
@@ -186,9 +212,9 @@ impl pci::Driver for NvmeLite {
             write_cache: id.write_cache,
         };
         let disk = TagSet::new(
-            &ctrl.dev,
+            &ctrl.nvme.dev,
             u32::from(IO_DEPTH) - 1,
-            ctrl.io.clone(),
+            ctrl.nvme.clone(),
             Gfp::KERNEL,
         )
         .and_then(|set| GenDisk::new(set, format_args!("nvme_lite{instance}n1"), params));
@@ -199,13 +225,13 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         }
-        pr_info!("{}: disk nvme_lite{instance}n1\n", ctrl.dev.name());
+        pr_info!("{}: disk nvme_lite{instance}n1\n", ctrl.nvme.dev.name());
         Ok(ctrl)
     }
 
     fn remove(_pdev: &pci::Device, mut ctrl: Controller) {
         ctrl.quiesce();
-        pr_info!("{}: removed\n", ctrl.dev.name());
+        pr_info!("{}: removed\n", ctrl.nvme.dev.name());
     }
 }
 
@@ -217,17 +243,20 @@ impl Controller {
     /// checks with `pci_device_is_present()`), requests in flight and new ones fail at once and
     /// nothing further touches its registers.
     fn quiesce(&mut self) {
-        if self.bar.read32::<{ regs::CSTS }>() == u32::MAX {
+        let n = self.nvme.clone();
+        if n.bar.read32::<{ regs::CSTS }>() == u32::MAX {
             pr_warn!(
                 "{}: device gone (CSTS reads all-ones): failing I/O\n",
-                self.dev.name()
+                n.dev.name()
             );
-            self.io.kill();
+            n.io.kill();
             drop(self.disk.take());
             self.io_queues_live = false;
             return;
         }
+        // Waits for every request in flight, and for a timeout handler (and a reset) running.
         drop(self.disk.take());
+        let mut admin = n.admin.lock();
         if self.io_queues_live {
             self.io_queues_live = false;
             for (opcode, what) in [
@@ -239,12 +268,12 @@ impl Controller {
                     ..Default::default()
                 };
                 cmd.cdw10.set(1);
-                if let Err(e) = self.admin.execute_polled(&self.bar, cmd, ADMIN_TIMEOUT_MS) {
-                    pr_err!("{}: {what} failed: {e:?}\n", self.dev.name());
+                if let Err(e) = admin.execute_polled(&n.bar, cmd, ADMIN_TIMEOUT_MS) {
+                    pr_err!("{}: {what} failed: {e:?}\n", n.dev.name());
                 }
             }
         }
-        shutdown(&self.bar, &self.dev);
+        shutdown(&n.bar, &n.dev);
     }
 }
 

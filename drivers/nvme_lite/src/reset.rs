@@ -1,0 +1,140 @@
+//! Timeout recovery, as `nvme_timeout()` in `drivers/nvme/host/pci.c`.
+//!
+//! blk-mq calls the timeout handler from its timeout work (kblockd: process context, which
+//! may sleep, as the C driver's handler does when it disables the controller). For the request
+//! that timed out:
+//!
+//! 1. The controller is gone (CSTS all-ones): fail everything. It reports a fatal status
+//!    (CSTS.CFS): reset at once.
+//! 2. Reap the completion queue (a lost interrupt); if the request completed, done. If its
+//!    completion was posted but lost (`drop_completion`), end it with a timeout error.
+//! 3. First timeout of a command the controller still owns: send an Admin Abort for its SQID
+//!    and CID and restart its timer. If the controller aborts it, its completion (status
+//!    "Command Abort Requested") ends it through the normal path.
+//! 4. It times out again (the Abort did not help: QEMU's controller cannot abort a command
+//!    its block backend holds), or the Abort itself fails: reset the controller. Disabling it
+//!    (CC.EN = 0, CSTS.RDY = 0 within CAP.TO) makes it forget every command, so only then do
+//!    the timed-out request's buffers go back to the block layer: it ends with
+//!    `BLK_STS_TIMEOUT` (it already had two timeouts; retrying the command that stalled the
+//!    controller could stall it again, reset after reset). The other requests in flight did
+//!    nothing wrong: they keep their mapped data and are submitted again, as they were, once
+//!    the controller is enabled and the I/O queues are created again (reads, writes and
+//!    flushes can be repeated). Each has its own timer, so a command that keeps stalling
+//!    still ends after its own abort and reset.
+//!
+//! New requests arriving during the reset are held (not announced to the controller) and
+//! submitted with the others. If the controller cannot be brought back, every request fails.
+
+use crate::queue::CommandError;
+use crate::regs::{self, Csts};
+use crate::spec::{admin_opcode, Command};
+use crate::{create_io_queues, disable, enable, io::Timeout, Nvme, ADMIN_TIMEOUT_MS};
+use kernel::block::mq::{Status, TimeoutAction};
+use kernel::prelude::*;
+
+/// The I/O submission queue's identifier.
+const IO_SQID: u32 = 1;
+
+impl Nvme {
+    /// blk-mq's timeout for the request with tag `tag` (see the module documentation).
+    pub fn timed_out(&self, tag: u32) -> TimeoutAction {
+        let name = self.dev.name();
+        let csts = self.bar.read32::<{ regs::CSTS }>();
+        if csts == u32::MAX {
+            pr_warn!("{name}: I/O {tag} timeout, device gone (CSTS reads all-ones): failing I/O\n");
+            self.io.kill();
+            return TimeoutAction::Done;
+        }
+        let _ = self.io.process_completions();
+        let fatal = Csts::from_bits_retain(csts).contains(Csts::CFS);
+        match self.io.check_timeout(tag) {
+            Timeout::Completed => {
+                pr_warn!("{name}: I/O {tag} QID {IO_SQID} timeout, completion polled\n");
+                TimeoutAction::Done
+            }
+            Timeout::Lost(rq) => {
+                pr_warn!("{name}: I/O command {tag} timed out: ending it with an error\n");
+                rq.end(Status::Timeout);
+                TimeoutAction::Done
+            }
+            Timeout::FirstTimeout if !fatal => {
+                pr_warn!("{name}: I/O {tag} QID {IO_SQID} timeout, aborting\n");
+                match self.abort(tag) {
+                    Ok(()) => TimeoutAction::ResetTimer,
+                    Err(e) => {
+                        pr_warn!("{name}: Abort failed ({e:?})\n");
+                        self.reset(tag);
+                        TimeoutAction::Done
+                    }
+                }
+            }
+            Timeout::FirstTimeout | Timeout::AbortedBefore => {
+                if fatal {
+                    pr_warn!("{name}: controller fatal status (CSTS={csts:#x})\n");
+                }
+                self.reset(tag);
+                TimeoutAction::Done
+            }
+        }
+    }
+
+    /// Sends an Abort for command `tag` of the I/O submission queue and waits for its
+    /// completion (the admin queue is polled). Dword 0 bit 0 of the result is 0 if the
+    /// command was aborted, 1 if not.
+    fn abort(&self, tag: u32) -> core::result::Result<(), CommandError> {
+        let mut cmd = Command {
+            opcode: admin_opcode::ABORT,
+            ..Default::default()
+        };
+        cmd.cdw10.set((tag << 16) | IO_SQID);
+        let result = self
+            .admin
+            .lock()
+            .execute_polled(&self.bar, cmd, ADMIN_TIMEOUT_MS)?;
+        pr_warn!(
+            "{}: Abort of I/O {tag}: the controller says {}\n",
+            self.dev.name(),
+            if result & 1 == 0 {
+                "aborted"
+            } else {
+                "not aborted"
+            }
+        );
+        Ok(())
+    }
+
+    /// Resets the controller because of request `tag` (see the module documentation).
+    fn reset(&self, tag: u32) {
+        let name = self.dev.name();
+        pr_warn!("{name}: I/O {tag} QID {IO_SQID} timeout, reset controller\n");
+        let mut admin = self.admin.lock();
+        self.io.begin_reset();
+        if let Err(e) = disable(&self.bar, &self.dev, self.cap) {
+            // The C driver at this point disables the PCI function (no more bus mastering)
+            // and cancels everything; a controller ignoring CC.EN for CAP.TO is broken.
+            pr_err!("{name}: reset: disabling failed ({e:?}): failing I/O\n");
+            self.io.kill();
+            return;
+        }
+        // Disabled: the controller owns no command and no buffer any more.
+        let culprit = self.io.after_disable(tag);
+        admin.reset_state();
+        let back = enable(&self.bar, &self.dev, self.cap, &admin)
+            .and_then(|()| create_io_queues(&self.bar, &mut admin, &self.io, self.vector));
+        drop(admin);
+        match back {
+            Ok(()) => {
+                let n = self.io.resume();
+                pr_warn!("{name}: reset done: {n} command(s) submitted again\n");
+            }
+            Err(e) => {
+                pr_err!("{name}: reset: the controller did not come back ({e:?}): failing I/O\n");
+                self.io.kill();
+            }
+        }
+        // Ended last: blk-mq may reuse its tag as soon as it is freed.
+        if let Some(rq) = culprit {
+            rq.end(Status::Timeout);
+        }
+    }
+}
