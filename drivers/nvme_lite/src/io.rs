@@ -13,6 +13,7 @@ use kernel::device::Device;
 use kernel::dma::{self, CoherentAllocation};
 use kernel::irq::{self, IrqReturn};
 use kernel::prelude::*;
+use kernel::sync::atomic::{AtomicU32, Ordering};
 use zerocopy::little_endian::U64;
 
 /// Entries per I/O queue (the tag set has one fewer: a full ring keeps one slot empty).
@@ -22,8 +23,16 @@ const PRPS_PER_PAGE: usize = 512;
 /// The memory page size (CC.MPS = 0).
 const PAGE: u64 = 4096;
 
-/// Queue 1: what `queue_rq` and the interrupt handler share.
+/// I/O completions consumed so far, on every queue of every controller (for `drop_at`).
+static COMPLETIONS: AtomicU32 = AtomicU32::new(0);
+
+/// An I/O queue pair (one per CPU, up to the controller's limit): what `queue_rq` and its
+/// interrupt handler share.
 pub struct IoQueue {
+    /// Queue identifier (1-based: 0 is the admin queue); hardware queue `qid - 1` of blk-mq.
+    qid: u16,
+    /// The interrupt vector of its completion queue.
+    vector: u32,
     bar: Arc<Bar0>,
     ring: SpinLock<Ring>,
     /// One PRP list page per tag.
@@ -34,7 +43,8 @@ pub struct IoQueue {
     lba_shift: u32,
     /// Namespace size in 512-byte sectors.
     capacity_sectors: u64,
-    /// Fault injection (`drop_completion=N`): the Nth I/O completion is ignored (0: never).
+    /// Fault injection (`drop_completion=N`): the Nth I/O completion (counted over all
+    /// queues) is ignored (0: never).
     drop_at: u32,
 }
 
@@ -49,8 +59,6 @@ struct Ring {
     /// The command each request in flight was submitted as (by tag): after a controller reset
     /// the same commands are submitted again (their data stays mapped).
     cmds: KVec<Command>,
-    /// I/O completions consumed so far (for `drop_at`).
-    completions: u32,
     /// Commands (by tag, one bit each) the controller completed but whose completion was not
     /// delivered (`drop_completion`): the controller is done with their buffers.
     lost: u64,
@@ -91,9 +99,12 @@ const _: () = assert!(
 );
 
 impl IoQueue {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         dev: &Device,
         bar: Arc<Bar0>,
+        qid: u16,
+        vector: u32,
         stride: usize,
         lba_shift: u32,
         capacity_sectors: u64,
@@ -113,12 +124,13 @@ impl IoQueue {
             phase: true,
             inflight,
             cmds,
-            completions: 0,
             lost: 0,
             aborted: 0,
             state: State::Live,
         };
         Ok(Self {
+            qid,
+            vector,
             bar,
             ring: new_spinlock!(ring, "nvme_lite.ioq", Gfp::KERNEL)?,
             prp_lists: CoherentAllocation::alloc(
@@ -126,12 +138,22 @@ impl IoQueue {
                 usize::from(IO_DEPTH) * PRPS_PER_PAGE,
                 Gfp::KERNEL,
             )?,
-            sq_doorbell: regs::DOORBELLS + 2 * stride,
-            cq_doorbell: regs::DOORBELLS + 3 * stride,
+            sq_doorbell: regs::DOORBELLS + 2 * usize::from(qid) * stride,
+            cq_doorbell: regs::DOORBELLS + (2 * usize::from(qid) + 1) * stride,
             lba_shift,
             capacity_sectors,
             drop_at,
         })
+    }
+
+    /// Its queue identifier.
+    pub fn qid(&self) -> u16 {
+        self.qid
+    }
+
+    /// The interrupt vector of its completion queue.
+    pub fn vector(&self) -> u32 {
+        self.vector
     }
 
     /// The bus addresses of the submission and completion rings, for Create I/O SQ/CQ.
@@ -250,8 +272,8 @@ impl IoQueue {
                     r.phase = !r.phase;
                 }
                 let cid = usize::from(cqe.cid.get());
-                r.completions = r.completions.wrapping_add(1);
-                if self.drop_at != 0 && r.completions == self.drop_at {
+                let nth = COMPLETIONS.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+                if self.drop_at != 0 && nth == self.drop_at {
                     // Fault injection: the request stays in flight until it times out; the
                     // controller is done with it, which the timeout handler may rely on.
                     pr_warn!("drop_completion: ignoring completion of command {cid}\n");
@@ -345,14 +367,15 @@ impl IoQueue {
     /// completions it posted before, takes back request `culprit` if it is still in flight, and
     /// empties the rings (cleared completion ring, indices and phase as new). The other
     /// requests stay, to be submitted again by [`resume`](Self::resume).
-    pub fn after_disable(&self, culprit: u32) -> Option<Request<NvmeLite>> {
+    pub fn after_disable(&self, culprit: Option<u32>) -> Option<Request<NvmeLite>> {
         let _ = self.process_completions();
         self.ring.lock_irqsave(|r| {
-            let rq = r
-                .inflight
-                .as_mut_slice()
-                .get_mut(culprit as usize)
-                .and_then(Option::take);
+            let rq = culprit.and_then(|tag| {
+                r.inflight
+                    .as_mut_slice()
+                    .get_mut(tag as usize)
+                    .and_then(Option::take)
+            });
             for i in 0..usize::from(IO_DEPTH) {
                 r.cq.write(i, &Completion::default());
             }
@@ -475,11 +498,14 @@ impl mq::Operations for NvmeLite {
         rq: Request<NvmeLite>,
         _is_last: bool,
     ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
-        nvme.io.submit(rq)
+        match nvme.queue(rq.hw_queue()) {
+            Some(q) => q.submit(rq),
+            None => Err((rq, Status::IoErr)),
+        }
     }
 
-    fn timeout(nvme: &Nvme, tag: u32) -> mq::TimeoutAction {
-        nvme.timed_out(tag)
+    fn timeout(nvme: &Nvme, hw_queue: u32, tag: u32) -> mq::TimeoutAction {
+        nvme.timed_out(hw_queue, tag)
     }
 }
 
