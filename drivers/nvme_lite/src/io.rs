@@ -88,7 +88,7 @@ pub enum Timeout {
     /// Its completion was lost (`drop_completion`): here it is, the controller is done with it.
     Lost(Request<NvmeLite>),
     /// The controller still owns it, and no Abort was sent for it yet (one is now due).
-    FirstTimeout,
+    AbortDue,
     /// The controller still owns it although an Abort was sent: reset the controller.
     AbortedBefore,
 }
@@ -332,7 +332,7 @@ impl IoQueue {
     }
 
     /// The timeout handler's view of the request with tag `tag` (call after reaping the
-    /// completion queue). Marks it aborted when it reports [`Timeout::FirstTimeout`].
+    /// completion queue). Marks it aborted when it reports [`Timeout::AbortDue`].
     pub fn check_timeout(&self, tag: u32) -> Timeout {
         let bit = 1u64.checked_shl(tag).unwrap_or(0);
         self.ring.lock_irqsave(|r| {
@@ -348,7 +348,7 @@ impl IoQueue {
                 Some(_) if r.aborted & bit != 0 => Timeout::AbortedBefore,
                 Some(_) => {
                     r.aborted |= bit;
-                    Timeout::FirstTimeout
+                    Timeout::AbortDue
                 }
             }
         })

@@ -60,7 +60,7 @@ impl Nvme {
                 rq.end(Status::Timeout);
                 TimeoutAction::Done
             }
-            Timeout::FirstTimeout if !fatal => {
+            Timeout::AbortDue if !fatal => {
                 pr_warn!("{name}: I/O {tag} QID {qid} timeout, aborting\n");
                 match self.abort(qid, tag) {
                     Ok(()) => TimeoutAction::ResetTimer,
@@ -71,7 +71,7 @@ impl Nvme {
                     }
                 }
             }
-            Timeout::FirstTimeout | Timeout::AbortedBefore => {
+            Timeout::AbortDue | Timeout::AbortedBefore => {
                 if fatal {
                     pr_warn!("{name}: controller fatal status (CSTS={csts:#x})\n");
                 }
