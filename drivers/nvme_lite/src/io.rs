@@ -282,6 +282,12 @@ impl IoQueue {
                     }
                     continue;
                 }
+                let sf = cqe.status_field();
+                // While the controller is being reset, a command it fails without Do Not Retry
+                // (QEMU aborts what it had in flight) stays, to be submitted again.
+                if r.state == State::Resetting && sf != 0 && sf & DNR == 0 {
+                    continue;
+                }
                 match r
                     .inflight
                     .as_mut_slice()
@@ -289,7 +295,7 @@ impl IoQueue {
                     .and_then(Option::take)
                 {
                     Some(rq) => {
-                        done[count] = Some((rq, status(cqe.status_field())));
+                        done[count] = Some((rq, status(sf)));
                         count += 1;
                     }
                     None => pr_warn!("completion for unknown command {cid}\n"),
@@ -364,7 +370,8 @@ impl IoQueue {
     }
 
     /// After the controller was disabled (it no longer owns any command or buffer): reaps the
-    /// completions it posted before, takes back request `culprit` if it is still in flight, and
+    /// completions it posted before (failures without Do Not Retry stay, to be submitted
+    /// again: QEMU fails the commands it had in flight when it is reset), takes back request `culprit` if it is still in flight, and
     /// empties the rings (cleared completion ring, indices and phase as new). The other
     /// requests stay, to be submitted again by [`resume`](Self::resume).
     pub fn after_disable(&self, culprit: Option<u32>) -> Option<Request<NvmeLite>> {
@@ -460,6 +467,9 @@ fn prp_entries(
     }
     Ok(prps)
 }
+
+/// Do Not Retry, in the Status Field (without the phase bit).
+const DNR: u16 = 1 << 14;
 
 /// NVMe status (Status Field without the phase bit) → block status, as `nvme_error_status()`.
 fn status(sf: u16) -> Status {

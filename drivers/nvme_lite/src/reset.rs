@@ -22,6 +22,11 @@
 //!    flushes can be repeated). Each has its own timer, so a command that keeps stalling
 //!    still ends after its own abort and reset.
 //!
+//! Completions the controller posts until it is disabled end their requests as usual, except
+//! failures without Do Not Retry (QEMU fails the commands it had in flight when it is reset,
+//! as a real controller may abort them): those are submitted again, as the C driver retries
+//! them.
+//!
 //! New requests arriving during the reset are held (not announced to the controller) and
 //! submitted with the others. If the controller cannot be brought back, every request fails.
 
