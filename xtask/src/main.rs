@@ -6,6 +6,7 @@ mod bench;
 mod cpio;
 mod debugkernel;
 mod deps;
+mod guesttools;
 mod kbuild;
 mod kernel;
 mod ktap;
@@ -32,6 +33,9 @@ commands:
   bench chardev
               stream through /dev/rustpipe, a kernel pipe and a C kfifo device in one
               boot per architecture; MB/s per round, medians, ratios (not a test)
+  bench gpio  (arm64) line set+get round trips/s through the GPIO uAPI v2, our driver
+              against the built-in C pl061_gpio on the same device in one boot; rounds,
+              medians, ratio ours/C, the C-vs-C noise, both modules' .text (not a test)
   test        host unit tests + qemu-test; ends with `N passed, N failed`
   new-driver NAME
               create drivers/NAME/ (a misc device and its in-guest test) from the template
@@ -46,7 +50,8 @@ options:
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
-  --rounds N              bench: rounds per transport and block size (default 5)
+  --rounds N              bench: rounds per transport and block size (default 5; gpio: 6)
+  --iters N               bench gpio: set+get round trips per round (default 20000)
   --mib N                 bench: MiB streamed per round (default 64)
   --bs A,B                bench: block sizes of the reads and writes (default 65536,4096)
   --capacity N            bench: capacity of the devices (default 65536, a pipe's buffer)
@@ -70,6 +75,7 @@ struct Options {
     cpus: Option<u32>,
     bs: Option<String>,
     capacity: Option<u32>,
+    iters: Option<u32>,
     realtime: bool,
 }
 
@@ -100,7 +106,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--driver" => o.driver = Some(value("--driver")?),
             "--bs" => o.bs = Some(value("--bs")?),
             "--realtime" => o.realtime = true,
-            "--rounds" | "--mib" | "--cpus" | "--capacity" => {
+            "--rounds" | "--mib" | "--cpus" | "--capacity" | "--iters" => {
                 let v = value(a)?;
                 let n = v
                     .parse::<u32>()
@@ -111,6 +117,7 @@ fn parse(args: &[String]) -> Result<Options> {
                     "--rounds" => o.rounds = Some(n),
                     "--mib" => o.mib = Some(n),
                     "--capacity" => o.capacity = Some(n),
+                    "--iters" => o.iters = Some(n),
                     _ => o.cpus = Some(n),
                 }
             }
@@ -228,12 +235,34 @@ fn qemu_run(o: &Options) -> Result {
     Ok(())
 }
 
-/// `bench NAME`: the benchmarks (only `chardev` so far), on Debian's kernels.
+/// `bench NAME`: the benchmarks (`chardev`, `gpio`), on Debian's kernels.
 fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
     match name.map(String::as_str) {
         Some("chardev") => {}
-        Some(other) => return Err(format!("unknown benchmark `{other}` (known: chardev)")),
-        None => return Err(format!("bench needs a name (chardev)\n\n{USAGE}")),
+        Some("gpio") => {
+            if o.arch.is_some_and(|a| a != Arch::Arm64) {
+                return Err("bench gpio runs on arm64 only (the PL061 of `virt`)".into());
+            }
+            let o = Options {
+                arch: Some(Arch::Arm64),
+                ..o.clone()
+            };
+            let opts = bench::GpioOptions {
+                rounds: o.rounds.unwrap_or(6),
+                iters: o.iters.unwrap_or(20000),
+                icount: (!o.realtime).then_some(0),
+            };
+            for (kernel, built) in build(&o)? {
+                bench::gpio(&kernel, &built, &opts)?;
+            }
+            return Ok(true);
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark `{other}` (known: chardev, gpio)"
+            ))
+        }
+        None => return Err(format!("bench needs a name (chardev, gpio)\n\n{USAGE}")),
     }
     let opts = bench::Options {
         rounds: o.rounds.unwrap_or(5),

@@ -34,7 +34,7 @@ use crate::sys;
 /// What `ktest.bench*` asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchConfig {
-    /// Which benchmark (`chardev`).
+    /// Which benchmark (`chardev`, `gpio`).
     pub name: String,
     /// Rounds per block size and transport.
     pub rounds: u32,
@@ -45,6 +45,8 @@ pub struct BenchConfig {
     /// The capacity the devices are loaded with (default: a kernel pipe's default buffer, 16
     /// pages, 64 KiB).
     pub capacity: usize,
+    /// `gpio`: set+get round trips per round.
+    pub iters: u32,
 }
 
 /// A way to move bytes from the writer to the reader.
@@ -75,8 +77,9 @@ pub fn run(config: &BenchConfig, timeout_scale: u32) {
     let ctx = Ctx::new(timeout_scale);
     let result = match config.name.as_str() {
         "chardev" => chardev(config, &ctx),
+        "gpio" => crate::drivers::gpio_pl061::bench::run(config.rounds, config.iters, &ctx),
         other => Err(Failure::new(format!(
-            "unknown benchmark {other:?} (known: chardev)"
+            "unknown benchmark {other:?} (known: chardev, gpio)"
         ))),
     };
     match result {

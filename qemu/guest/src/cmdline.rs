@@ -10,6 +10,7 @@
 //! | `ktest.bench_mib=N`        | MiB streamed per round (default 64)                           |
 //! | `ktest.bench_bs=A,B`       | block sizes of the reads and writes (default 65536,4096)      |
 //! | `ktest.bench_capacity=N`   | capacity the devices are loaded with (default 65536)          |
+//! | `ktest.bench_iters=N`      | `gpio`: set+get round trips per round (default 20000)         |
 
 /// What the runner was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct Config {
     pub bench_bs: Vec<u32>,
     /// `ktest.bench_capacity=`.
     pub bench_capacity: u32,
+    /// `ktest.bench_iters=`.
+    pub bench_iters: u32,
     /// Problems found while parsing (unknown `ktest.*` keys, bad values), to report.
     pub warnings: Vec<String>,
 }
@@ -45,6 +48,7 @@ impl Default for Config {
             bench_mib: 64,
             bench_bs: vec![65536, 4096],
             bench_capacity: 65536,
+            bench_iters: 20000,
             warnings: Vec::new(),
         }
     }
@@ -124,16 +128,19 @@ pub fn parse(cmdline: &str) -> Config {
                     "ktest.bench_bs={value:?} is not a list of positive integers; ignored"
                 )),
             },
-            "bench_rounds" | "bench_mib" | "bench_capacity" => match value.parse::<u32>() {
-                Ok(n) if n >= 1 => match key {
-                    "bench_rounds" => config.bench_rounds = n,
-                    "bench_mib" => config.bench_mib = n,
-                    _ => config.bench_capacity = n,
-                },
-                _ => config.warnings.push(format!(
-                    "ktest.{key}={value:?} is not a positive integer; ignored"
-                )),
-            },
+            "bench_rounds" | "bench_mib" | "bench_capacity" | "bench_iters" => {
+                match value.parse::<u32>() {
+                    Ok(n) if n >= 1 => match key {
+                        "bench_rounds" => config.bench_rounds = n,
+                        "bench_mib" => config.bench_mib = n,
+                        "bench_iters" => config.bench_iters = n,
+                        _ => config.bench_capacity = n,
+                    },
+                    _ => config.warnings.push(format!(
+                        "ktest.{key}={value:?} is not a positive integer; ignored"
+                    )),
+                }
+            }
             other => config
                 .warnings
                 .push(format!("unknown parameter ktest.{other} ignored")),

@@ -81,6 +81,7 @@ fn run() {
                 mib: config.bench_mib,
                 block_sizes: config.bench_bs.iter().map(|&b| b as usize).collect(),
                 capacity: config.bench_capacity as usize,
+                iters: config.bench_iters,
             },
             config.timeout_scale,
         ),
