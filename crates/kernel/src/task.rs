@@ -17,3 +17,10 @@ pub fn might_sleep() {
     // SAFETY: no preconditions; it only checks the context.
     unsafe { bindings::rust_helper_might_sleep() }
 }
+
+/// The number of CPUs the system may ever run (`num_possible_cpus()`): blk-mq maps each of them
+/// to a hardware queue.
+pub fn possible_cpus() -> u32 {
+    // SAFETY: reads the constant possible-CPU mask; no preconditions.
+    unsafe { bindings::rust_helper_num_possible_cpus() }
+}
