@@ -1,7 +1,12 @@
-//! Suite `nvme_lite`: the NVMe controller every test boot has (QEMU `-device nvme`,
-//! `serial=rustnvme0`, a 64 MiB image: see `xtask/src/nvmedisk.rs`). Nothing else binds it in
-//! our initramfs (Debian's nvme.ko is a module we do not load), so `nvme_lite` binds by its
-//! class-code ID, and exposes namespace 1 as `/dev/nvme_lite0n1`.
+//! Suite `nvme_lite`: the NVMe controllers every test boot has (QEMU `-device nvme`,
+//! `serial=rustnvme0` and `rustnvme1`, 64 MiB images: see `xtask/src/nvmedisk.rs`). Nothing
+//! binds them until a test loads a driver (Debian's nvme.ko is in the initramfs but only the
+//! coexistence test loads it); controller 1 is reserved for the C driver (`driver_override`,
+//! see `guest/coexist.rs`), so `nvme_lite` binds controller 0 by its class-code ID, and exposes
+//! namespace 1 as `/dev/nvme_lite0n1`.
+
+#[path = "guest/coexist.rs"]
+mod coexist;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -23,7 +28,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 15] = [
+pub const TESTS: [TestCase; 16] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -31,6 +36,12 @@ pub const TESTS: [TestCase; 15] = [
     TestCase::new("bound_in_sysfs", bound_in_sysfs),
     TestCase::new("disk_geometry", disk_geometry),
     TestCase::new("reads_host_pattern_o_direct", reads_host_pattern),
+    // Needs the host patterns of both images: before anything writes to the disks.
+    TestCase::new(
+        "c_nvme_beside_then_swapped_by_sysfs_bind",
+        coexist::c_driver_beside_then_swapped,
+    )
+    .timeout(Duration::from_secs(90)),
     TestCase::new("write_then_read_back_o_direct", write_then_read_back),
     TestCase::new(
         "unaligned_buffer_and_prp_list",
@@ -110,6 +121,7 @@ fn expect_line(lines: &[String], what: &str, pred: impl Fn(&str) -> bool) -> Tes
 }
 
 fn load_binds_and_identifies(ctx: &Ctx) -> TestResult {
+    coexist::reserve_controller_1()?;
     let lines = load_and_log(ctx)?;
     expect_line(&lines, "CAP/VS", |l| {
         l.contains("1b36:0010 NVMe 1.4.0, CAP=0x004008200f0107ff")
@@ -322,10 +334,17 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     unloaded
 }
 
-/// What the host wrote at `offset` (the same function as `xtask/src/nvmedisk.rs`).
+/// What the host wrote at `offset` of controller 0's image.
 fn host_pattern(offset: u64) -> Vec<u8> {
+    host_pattern_of(0, offset)
+}
+
+/// What the host wrote at `offset` of controller `image`'s image (the same function as
+/// `xtask/src/nvmedisk.rs`).
+fn host_pattern_of(image: usize, offset: u64) -> Vec<u8> {
+    let seed = [0x5a, 0xa5][image];
     let mut b: Vec<u8> = (0..4096usize)
-        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a)
+        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ seed)
         .collect();
     b[..8].copy_from_slice(&offset.to_le_bytes());
     b

@@ -239,15 +239,15 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
     }
 }
 
-/// The kernel's own modules that driver suites use as consumers, where the kernel ships them
-/// (Debian's package tree next to the image): on arm64, `gpio_keys` (the `virt` power button
-/// on PL061 line 3) and `evdev` (its `/dev/input/eventN`). Neither has module dependencies.
-/// They go into the initramfs only; they are not ours, so no module check runs on them. A
-/// kernel built here (the debug kernel) has them in its build tree instead.
+/// The kernel's own modules that driver suites use, where the kernel ships them (Debian's
+/// package tree next to the image; a kernel built here, the debug kernel, has them in its
+/// build tree instead): Debian's C NVMe driver `nvme` (the `nvme_lite` suite binds it to the
+/// second controller, then swaps), and on arm64 `gpio_keys` (the `virt` power button on PL061
+/// line 3) and `evdev` (its `/dev/input/eventN`). Each comes with the modules it depends on
+/// (`modinfo -F depends`, recursively: Debian's package has no `modules.dep`), all as
+/// `/lib/modules/<name>.ko`; the guest loads the dependencies first (`module::load_with_deps`).
+/// They go into the initramfs only; they are not ours, so no module check runs on them.
 fn stock_modules(kernel: &Kernel) -> Vec<Built> {
-    if kernel.arch != Arch::Arm64 {
-        return Vec::new();
-    }
     let mut trees = vec![kernel.kdir.clone()];
     if let Some(root) = kernel
         .image
@@ -261,19 +261,72 @@ fn stock_modules(kernel: &Kernel) -> Vec<Built> {
                 .join("kernel"),
         );
     }
-    [
-        ("gpio_keys", "drivers/input/keyboard/gpio_keys.ko"),
-        ("evdev", "drivers/input/evdev.ko"),
-    ]
-    .into_iter()
-    .filter_map(|(name, path)| {
-        let ko = trees.iter().map(|t| t.join(path)).find(|p| p.is_file())?;
-        Some(Built {
-            name: name.to_string(),
-            ko,
-        })
-    })
-    .collect()
+    let mut wanted = vec![("nvme", "drivers/nvme/host/nvme.ko")];
+    if kernel.arch == Arch::Arm64 {
+        wanted.push(("gpio_keys", "drivers/input/keyboard/gpio_keys.ko"));
+        wanted.push(("evdev", "drivers/input/evdev.ko"));
+    }
+    let mut out: Vec<Built> = Vec::new();
+    for (name, path) in wanted {
+        let Some((tree, ko)) = trees
+            .iter()
+            .map(|t| (t, t.join(path)))
+            .find(|(_, p)| p.is_file())
+        else {
+            continue;
+        };
+        with_dependencies(tree, name, ko, &mut out);
+    }
+    out
+}
+
+/// Adds module `name` at `ko` and, first, every module it depends on (found next to it or
+/// anywhere under `tree`) to `out`, each once.
+fn with_dependencies(tree: &Path, name: &str, ko: PathBuf, out: &mut Vec<Built>) {
+    if out.iter().any(|b| b.name == name) {
+        return;
+    }
+    let depends = util::output(cmd("modinfo", ["-F", "depends"]).arg(&ko)).unwrap_or_default();
+    for dep in depends.trim().split(',').filter(|d| !d.is_empty()) {
+        let file = format!("{dep}.ko");
+        let beside = ko.with_file_name(&file);
+        let found = if beside.is_file() {
+            Some(beside)
+        } else {
+            find_file(tree, &file)
+        };
+        match found {
+            Some(path) => with_dependencies(tree, dep, path, out),
+            None => eprintln!(
+                "note: {} depends on {dep}, which is not under {}",
+                ko.display(),
+                tree.display()
+            ),
+        }
+    }
+    out.push(Built {
+        name: name.to_string(),
+        ko,
+    });
+}
+
+/// The first file named `name` under `dir` (depth first).
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let kind = e.file_type().ok()?;
+        if kind.is_file() && e.file_name() == name {
+            return Some(path);
+        }
+        if kind.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }
 
 /// Runs the QEMU tests of one architecture; returns one record per test.

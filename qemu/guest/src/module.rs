@@ -80,14 +80,76 @@ pub fn unload_retrying(name: &str, timeout: Duration) -> SysResult<()> {
     }
 }
 
-/// Is module `name` loaded?
+/// Is module `name` loaded? (`nvme-core` and `nvme_core` are the same module.)
 pub fn is_loaded(name: &str) -> bool {
-    crate::procfs::module_loaded(name)
+    crate::procfs::module_loaded(&name.replace('-', "_"))
+}
+
+/// The modules named in the `depends=` record of a module file's `.modinfo` (modpost writes the
+/// file names: `nvme-core`, `t10-pi`).
+pub fn depends(ko: &[u8]) -> Vec<String> {
+    let key = b"\0depends=";
+    let Some(at) = ko.windows(key.len()).position(|w| w == key) else {
+        return Vec::new();
+    };
+    let value = &ko[at + key.len()..];
+    let value = &value[..value.iter().position(|&b| b == 0).unwrap_or(value.len())];
+    String::from_utf8_lossy(value)
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Loads `/lib/modules/<name>.ko` after the modules it depends on (each
+/// `/lib/modules/<dep>.ko`, recursively; there is no `modprobe` in the guest), skipping those
+/// already loaded. Returns the modules it loaded, in order (unload them in reverse: see
+/// [`unload_all`]), also when a later one failed to load.
+pub fn load_with_deps(name: &str) -> (Vec<String>, Result<(), LoadError>) {
+    let mut loaded = Vec::new();
+    let result = load_tree(name, &mut loaded);
+    (loaded, result)
+}
+
+fn load_tree(name: &str, loaded: &mut Vec<String>) -> Result<(), LoadError> {
+    if is_loaded(name) {
+        return Ok(());
+    }
+    let path = format!("/lib/modules/{name}.ko");
+    let ko = std::fs::read(&path).map_err(|e| LoadError {
+        path: path.clone(),
+        params: String::new(),
+        at_open: true,
+        errno: e.into(),
+    })?;
+    for dep in depends(&ko) {
+        load_tree(&dep, loaded)?;
+    }
+    load(&path, "")?;
+    loaded.push(name.replace('-', "_"));
+    Ok(())
+}
+
+/// Unloads `modules` in reverse order (each retrying for up to `timeout` while in use); stops
+/// at the first failure, naming the module.
+pub fn unload_all(modules: &[String], timeout: Duration) -> Result<(), String> {
+    for m in modules.iter().rev() {
+        unload_retrying(m, timeout).map_err(|e| format!("rmmod {m}: {e}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depends_from_modinfo() {
+        let ko = b"\x7fELF...\0license=GPL\0depends=nvme-core,t10-pi\0retpoline=Y\0";
+        assert_eq!(depends(ko), ["nvme-core", "t10-pi"]);
+        assert!(depends(b"\0license=GPL\0depends=\0name=x\0").is_empty());
+        assert!(depends(b"no modinfo").is_empty());
+    }
 
     #[test]
     fn load_errors_explain_themselves() {
