@@ -32,6 +32,9 @@ commands:
   bench chardev
               stream through /dev/rustpipe, a kernel pipe and a C kfifo device in one
               boot per architecture; MB/s per round, medians, ratios (not a test)
+  bench nvme  nvme_lite against Debian's C nvme on two QEMU NVMe controllers in one boot
+              per architecture: 4 KiB random reads QD1/QD32, 128 KiB sequential reads;
+              geometric means, ratio ours/C and the C-vs-C noise (not a test)
   test        host unit tests + qemu-test; ends with `N passed, N failed`
   new-driver NAME
               create drivers/NAME/ (a misc device and its in-guest test) from the template
@@ -46,7 +49,9 @@ options:
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
-  --rounds N              bench: rounds per transport and block size (default 5)
+  --rounds N              bench: rounds per transport and block size (default 5; nvme:
+                          rounds per pairing, even, default 4)
+  --ms N                  bench nvme: milliseconds per measurement (default 2000)
   --mib N                 bench: MiB streamed per round (default 64)
   --bs A,B                bench: block sizes of the reads and writes (default 65536,4096)
   --capacity N            bench: capacity of the devices (default 65536, a pipe's buffer)
@@ -70,6 +75,7 @@ struct Options {
     cpus: Option<u32>,
     bs: Option<String>,
     capacity: Option<u32>,
+    ms: Option<u32>,
     realtime: bool,
 }
 
@@ -100,7 +106,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--driver" => o.driver = Some(value("--driver")?),
             "--bs" => o.bs = Some(value("--bs")?),
             "--realtime" => o.realtime = true,
-            "--rounds" | "--mib" | "--cpus" | "--capacity" => {
+            "--rounds" | "--mib" | "--cpus" | "--capacity" | "--ms" => {
                 let v = value(a)?;
                 let n = v
                     .parse::<u32>()
@@ -111,6 +117,7 @@ fn parse(args: &[String]) -> Result<Options> {
                     "--rounds" => o.rounds = Some(n),
                     "--mib" => o.mib = Some(n),
                     "--capacity" => o.capacity = Some(n),
+                    "--ms" => o.ms = Some(n),
                     _ => o.cpus = Some(n),
                 }
             }
@@ -228,12 +235,25 @@ fn qemu_run(o: &Options) -> Result {
     Ok(())
 }
 
-/// `bench NAME`: the benchmarks (only `chardev` so far), on Debian's kernels.
+/// `bench NAME`: the benchmarks (`chardev`, `nvme`), on Debian's kernels.
 fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
     match name.map(String::as_str) {
         Some("chardev") => {}
-        Some(other) => return Err(format!("unknown benchmark `{other}` (known: chardev)")),
-        None => return Err(format!("bench needs a name (chardev)\n\n{USAGE}")),
+        Some("nvme") => {
+            let opts = bench::nvme::Options {
+                rounds: (o.rounds.unwrap_or(4).max(2) + 1) & !1,
+                millis: o.ms.unwrap_or(2000),
+                icount: (!o.realtime).then_some(0),
+            };
+            bench::nvme::run(build(o)?, &opts)?;
+            return Ok(true);
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark `{other}` (known: chardev, nvme)"
+            ))
+        }
+        None => return Err(format!("bench needs a name (chardev, nvme)\n\n{USAGE}")),
     }
     let opts = bench::Options {
         rounds: o.rounds.unwrap_or(5),

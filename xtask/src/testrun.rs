@@ -247,7 +247,7 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
 /// (`modinfo -F depends`, recursively: Debian's package has no `modules.dep`), all as
 /// `/lib/modules/<name>.ko`; the guest loads the dependencies first (`module::load_with_deps`).
 /// They go into the initramfs only; they are not ours, so no module check runs on them.
-fn stock_modules(kernel: &Kernel) -> Vec<Built> {
+pub fn stock_modules(kernel: &Kernel) -> Vec<Built> {
     let mut trees = vec![kernel.kdir.clone()];
     if let Some(root) = kernel
         .image

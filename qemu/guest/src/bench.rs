@@ -27,6 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Ctx, Failure, Process, TestResult};
+
+mod nvme;
 use crate::ktap;
 use crate::module;
 use crate::sys;
@@ -45,6 +47,8 @@ pub struct BenchConfig {
     /// The capacity the devices are loaded with (default: a kernel pipe's default buffer, 16
     /// pages, 64 KiB).
     pub capacity: usize,
+    /// Milliseconds per measurement (`nvme`).
+    pub millis: u32,
 }
 
 /// A way to move bytes from the writer to the reader.
@@ -65,7 +69,7 @@ impl Transport {
     }
 }
 
-fn emit(line: &str) {
+pub(crate) fn emit(line: &str) {
     ktap::emit(&format!("bench: {line}"));
 }
 
@@ -75,8 +79,9 @@ pub fn run(config: &BenchConfig, timeout_scale: u32) {
     let ctx = Ctx::new(timeout_scale);
     let result = match config.name.as_str() {
         "chardev" => chardev(config, &ctx),
+        "nvme" => nvme::run(config, &ctx),
         other => Err(Failure::new(format!(
-            "unknown benchmark {other:?} (known: chardev)"
+            "unknown benchmark {other:?} (known: chardev, nvme)"
         ))),
     };
     match result {

@@ -22,6 +22,7 @@ mod kmsg;
 mod ktap;
 mod mem;
 mod module;
+mod pci;
 mod procfs;
 mod suites;
 mod sys;
@@ -81,6 +82,7 @@ fn run() {
                 mib: config.bench_mib,
                 block_sizes: config.bench_bs.iter().map(|&b| b as usize).collect(),
                 capacity: config.bench_capacity as usize,
+                millis: config.bench_ms,
             },
             config.timeout_scale,
         ),

@@ -547,6 +547,199 @@ impl Drop for SharedCounter {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Linux native AIO (what fio's `libaio` engine uses), for the NVMe benchmark
+// ---------------------------------------------------------------------------------------------
+
+/// `struct iocb` of `<linux/aio_abi.h>` (64 bytes; this field order is the little-endian one,
+/// which both guest architectures are).
+#[repr(C)]
+#[derive(Default)]
+struct Iocb {
+    data: u64,
+    key: u32,
+    rw_flags: u32,
+    opcode: u16,
+    reqprio: i16,
+    fildes: u32,
+    buf: u64,
+    nbytes: u64,
+    offset: i64,
+    reserved2: u64,
+    flags: u32,
+    resfd: u32,
+}
+
+/// `struct io_event` of `<linux/aio_abi.h>`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct IoEvent {
+    data: u64,
+    obj: u64,
+    res: i64,
+    res2: i64,
+}
+
+const _: () = assert!(std::mem::size_of::<Iocb>() == 64 && std::mem::size_of::<IoEvent>() == 32);
+
+/// `IOCB_CMD_PREAD`.
+const IOCB_CMD_PREAD: u16 = 0;
+
+/// Reads from one file through a Linux AIO context (`io_setup`) with up to `depth` reads in
+/// flight, each into its own page-aligned buffer (a slot) that this object owns: the kernel
+/// writes a slot's buffer only while its read is in flight, and the buffer is readable
+/// ([`AioReader::buffer`]) only when it is not. Dropping the reader destroys the context, which
+/// waits for every read still in flight, before the buffers are freed.
+pub struct AioReader {
+    ctx: libc::c_ulong,
+    file: File,
+    block: usize,
+    /// One allocation per slot (a block and a page of slack), so that no reference to one
+    /// slot's buffer ever covers another's, and where each slot's page-aligned block starts.
+    buffers: Vec<(Vec<u8>, usize)>,
+    in_flight: Vec<bool>,
+    events: Vec<IoEvent>,
+}
+
+impl AioReader {
+    /// An AIO context for `depth` reads of `block` bytes (a multiple of 512 for `O_DIRECT`) at a
+    /// time from `file`.
+    pub fn new(file: File, depth: usize, block: usize) -> SysResult<AioReader> {
+        let mut ctx: libc::c_ulong = 0;
+        let nr = libc::c_long::try_from(depth).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: io_setup writes the new context id into `ctx`, a valid c_ulong that is 0 as
+        // the call requires.
+        cvt_long(unsafe { libc::syscall(libc::SYS_io_setup, nr, &mut ctx as *mut libc::c_ulong) })?;
+        let page = crate::mem::page_size();
+        let buffers = (0..depth)
+            .map(|_| {
+                let b = vec![0u8; block + page];
+                let start = b.as_ptr().align_offset(page);
+                (b, start)
+            })
+            .collect();
+        Ok(AioReader {
+            ctx,
+            file,
+            block,
+            buffers,
+            in_flight: vec![false; depth],
+            events: vec![IoEvent::default(); depth],
+        })
+    }
+
+    /// The number of slots.
+    pub fn depth(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Submits one read of a block at `offset` into each slot of `reads` (`(slot, offset)`), in
+    /// one `io_submit`. A slot still in flight or out of range is `EINVAL` (nothing submitted).
+    pub fn submit(&mut self, reads: &[(usize, u64)]) -> SysResult<()> {
+        let mut iocbs = Vec::with_capacity(reads.len());
+        for &(slot, offset) in reads {
+            if self.in_flight.get(slot) != Some(&false) {
+                return Err(Errno::EINVAL);
+            }
+            let (buffer, start) = &mut self.buffers[slot];
+            // No reference to the buffer's bytes is made: `Vec::as_mut_ptr` and `wrapping_add`
+            // stay inside the allocation (`start + block` fits, see `new`).
+            let buf = buffer.as_mut_ptr().wrapping_add(*start);
+            iocbs.push(Iocb {
+                data: slot as u64,
+                opcode: IOCB_CMD_PREAD,
+                fildes: self.file.as_raw_fd() as u32,
+                buf: buf as u64,
+                nbytes: self.block as u64,
+                offset: i64::try_from(offset).map_err(|_| Errno::EINVAL)?,
+                ..Iocb::default()
+            });
+        }
+        let mut pointers: Vec<*mut Iocb> = iocbs.iter_mut().map(|i| i as *mut Iocb).collect();
+        let mut done = 0;
+        while done < pointers.len() {
+            // SAFETY: every pointer is to a valid iocb (copied by the kernel during the call);
+            // each names `block` bytes of a distinct slot's own allocation, which is not
+            // referenced, moved or freed while the read is in flight: the slot is marked in
+            // flight below, `buffer` refuses it until `reap` reports its completion, `buffers`
+            // never grows, and `drop` waits for it.
+            let n = cvt_long(unsafe {
+                libc::syscall(
+                    libc::SYS_io_submit,
+                    self.ctx,
+                    (pointers.len() - done) as libc::c_long,
+                    pointers[done..].as_mut_ptr(),
+                )
+            });
+            let n = match n {
+                Ok(n) => n as usize,
+                Err(e) if done == 0 => return Err(e),
+                // A later part of the batch failed: what was submitted stays in flight.
+                Err(e) => {
+                    self.mark(&reads[..done]);
+                    return Err(e);
+                }
+            };
+            self.mark(&reads[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn mark(&mut self, reads: &[(usize, u64)]) {
+        for &(slot, _) in reads {
+            self.in_flight[slot] = true;
+        }
+    }
+
+    /// Waits for at least `min` reads to complete (at most every one in flight); returns each
+    /// completed `(slot, result)`: bytes read, or a negative errno.
+    pub fn reap(&mut self, min: usize) -> SysResult<Vec<(usize, i64)>> {
+        let nr = self.events.len() as libc::c_long;
+        let n = loop {
+            // SAFETY: `events` has room for `nr` io_events; a null timeout waits indefinitely.
+            let ret = cvt_long(unsafe {
+                libc::syscall(
+                    libc::SYS_io_getevents,
+                    self.ctx,
+                    min as libc::c_long,
+                    nr,
+                    self.events.as_mut_ptr(),
+                    std::ptr::null_mut::<libc::timespec>(),
+                )
+            });
+            match ret {
+                Err(Errno::EINTR) => continue,
+                other => break other? as usize,
+            }
+        };
+        let mut out = Vec::with_capacity(n);
+        for e in &self.events[..n] {
+            let slot = e.data as usize;
+            self.in_flight[slot] = false;
+            out.push((slot, e.res));
+        }
+        Ok(out)
+    }
+
+    /// A slot's buffer, once its read completed (`None` while it is in flight).
+    pub fn buffer(&self, slot: usize) -> Option<&[u8]> {
+        if *self.in_flight.get(slot)? {
+            return None;
+        }
+        let (buffer, start) = &self.buffers[slot];
+        Some(&buffer[*start..*start + self.block])
+    }
+}
+
+impl Drop for AioReader {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` is our context; io_destroy cancels what it can and waits for every
+        // read still in flight, so no buffer is written after it returns.
+        unsafe { libc::syscall(libc::SYS_io_destroy, self.ctx) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Modules, mounts, power
 // ---------------------------------------------------------------------------------------------
 

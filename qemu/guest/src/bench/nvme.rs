@@ -1,0 +1,231 @@
+//! `ktest.bench=nvme`: `nvme_lite` against Debian's C `nvme` driver on two identical QEMU NVMe
+//! controllers (`xtask/src/nvmedisk.rs`), in one boot.
+//!
+//! Three measurements per driver and round, each `ktest.bench_ms` long (default 2 s) on the
+//! whole disk with `O_DIRECT` through Linux native AIO (`io_submit`/`io_getevents`, what fio's
+//! `libaio` engine uses; [`crate::sys::AioReader`]): 4 KiB random reads with one read in flight
+//! (QD1) and with 32 (QD32), and 128 KiB sequential reads (QD1). Each prints one line the host
+//! parses:
+//!
+//! ```text
+//! bench: nvme pair=ours-c round=1 randread-4k-qd1 nvme_lite ctrl=0 5123.4 IOPS
+//! ```
+//!
+//! Two pairings, one after the other: `ours-c` (`nvme_lite` on one controller, `nvme` on the
+//! other) and `c-c` (`nvme` on both, the sides named `nvme-a` and `nvme-b`: the harness's own
+//! noise). QEMU's two controllers are not equally fast, so in each pairing the sides swap
+//! controllers after half the rounds (for `ours-c` by unbinding both and binding each driver to
+//! the other's controller); rounds alternate which side goes first.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+use super::{emit, BenchConfig};
+use crate::devtest::Driver;
+use crate::harness::{Context, Ctx, Failure, TestResult};
+use crate::module;
+use crate::pci;
+use crate::sys::AioReader;
+
+const OURS: Driver = Driver::new("nvme_lite", "/dev/nvme_lite0n1");
+
+/// A measurement: name, block size, reads in flight, random offsets.
+struct Workload {
+    name: &'static str,
+    block: usize,
+    depth: usize,
+    random: bool,
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "randread-4k-qd1",
+        block: 4096,
+        depth: 1,
+        random: true,
+    },
+    Workload {
+        name: "randread-4k-qd32",
+        block: 4096,
+        depth: 32,
+        random: true,
+    },
+    Workload {
+        name: "seqread-128k-qd1",
+        block: 128 * 1024,
+        depth: 1,
+        random: false,
+    },
+];
+
+/// Runs both pairings; unloads both drivers at the end (ours with every allocation freed).
+pub fn run(config: &BenchConfig, ctx: &Ctx) -> TestResult {
+    let [c0, c1] = pci::nvme_controllers()?;
+    // Before any driver loads: each one may bind only its own controller.
+    pci::set_override(&c0, "nvme_lite")?;
+    pci::set_override(&c1, "nvme")?;
+    let (c_modules, loaded) = module::load_with_deps("nvme");
+    loaded.map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")))?;
+    OURS.load(ctx, "")?;
+    let rounds = config.rounds.max(2) & !1;
+    emit(&format!(
+        "nvme: {rounds} rounds x {} ms per measurement, controllers {c0} (0) and {c1} (1)",
+        config.millis
+    ));
+    let result = pairings(config, ctx, rounds, [&c0, &c1]);
+    let unloaded = OURS.unload_cleanly(ctx);
+    let c_unloaded =
+        module::unload_all(&c_modules, ctx.scaled(Duration::from_secs(5))).map_err(Failure::new);
+    result?;
+    unloaded?;
+    c_unloaded
+}
+
+fn pairings(config: &BenchConfig, ctx: &Ctx, rounds: u32, ctrl: [&str; 2]) -> TestResult {
+    let period = Duration::from_millis(config.millis.into());
+    // ours-c: nvme_lite starts on controller 0.
+    let mut disks = [
+        pci::wait_bound(ctx, ctrl[0], "nvme_lite")?,
+        pci::wait_bound(ctx, ctrl[1], "nvme")?,
+    ];
+    let sides = ["nvme_lite", "nvme"];
+    for round in 1..=rounds {
+        if round == rounds / 2 + 1 {
+            pci::unbind("nvme_lite", ctrl[0])?;
+            pci::unbind("nvme", ctrl[1])?;
+            pci::wait_unbound(ctx, ctrl[0])?;
+            pci::wait_unbound(ctx, ctrl[1])?;
+            let c = pci::rebind(ctx, ctrl[0], None, "nvme")?;
+            let ours = pci::rebind(ctx, ctrl[1], None, "nvme_lite")?;
+            disks = [ours, c];
+        }
+        let at = if round <= rounds / 2 { [0, 1] } else { [1, 0] };
+        one_round("ours-c", round, sides, &disks, at, period)?;
+    }
+    // c-c: nvme_lite's controller (1 by now) goes to the C driver too.
+    pci::unbind("nvme_lite", ctrl[1])?;
+    pci::wait_unbound(ctx, ctrl[1])?;
+    pci::rebind(ctx, ctrl[1], None, "nvme")?;
+    let by_ctrl = [
+        pci::wait_bound(ctx, ctrl[0], "nvme")?,
+        pci::wait_bound(ctx, ctrl[1], "nvme")?,
+    ];
+    for round in 1..=rounds {
+        let at = if round <= rounds / 2 { [0, 1] } else { [1, 0] };
+        let disks = [by_ctrl[at[0]].clone(), by_ctrl[at[1]].clone()];
+        one_round("c-c", round, ["nvme-a", "nvme-b"], &disks, at, period)?;
+    }
+    // Leave controller 1 free again (the module unloads next).
+    pci::unbind("nvme", ctrl[1])?;
+    pci::wait_unbound(ctx, ctrl[1])
+}
+
+/// One round: every workload on both sides (`disks[i]` is side `i`'s disk, on controller
+/// `at[i]`), odd rounds side 0 first, even rounds side 1 first.
+fn one_round(
+    pair: &str,
+    round: u32,
+    sides: [&str; 2],
+    disks: &[String; 2],
+    at: [usize; 2],
+    period: Duration,
+) -> TestResult {
+    let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+    for w in &WORKLOADS {
+        for i in order {
+            let (value, unit) = measure(&disks[i], w, period, round)
+                .context(format!("{pair} round {round} {} on {}", w.name, disks[i]))?;
+            emit(&format!(
+                "nvme pair={pair} round={round} {} {} ctrl={} {value:.1} {unit}",
+                w.name, sides[i], at[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The offset of a block with the host's pattern (`xtask/src/nvmedisk.rs`) in both images.
+const MARKED: u64 = 32 << 20;
+
+/// Runs workload `w` on `disk` for `period`; returns IOPS (4 KiB) or MB/s (10^6 bytes/s).
+fn measure(
+    disk: &str,
+    w: &Workload,
+    period: Duration,
+    seed: u32,
+) -> TestResult<(f64, &'static str)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(disk)
+        .context(format!("open({disk}, O_DIRECT)"))?;
+    let name = disk.trim_start_matches("/dev/");
+    let sectors: u64 = std::fs::read_to_string(format!("/sys/block/{name}/size"))
+        .context(format!("read /sys/block/{name}/size"))?
+        .trim()
+        .parse()
+        .context("parse the disk size")?;
+    let blocks = sectors * 512 / w.block as u64;
+    let mut aio = AioReader::new(file, w.depth, w.block).context("io_setup")?;
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(seed);
+    let mut next_seq = 0u64;
+    let mut next = || {
+        let block = if w.random {
+            // xorshift64: the same sequence for both sides of a round.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % blocks
+        } else {
+            next_seq = (next_seq + 1) % blocks;
+            next_seq
+        };
+        block * w.block as u64
+    };
+    let started = Instant::now();
+    let first: Vec<(usize, u64)> = (0..aio.depth()).map(|slot| (slot, next())).collect();
+    // Where each slot reads: a block holding the host's pattern at 32 MiB must start with its
+    // offset (a sanity check that the right bytes arrive, not a verification of every read).
+    let mut offsets: Vec<u64> = first.iter().map(|&(_, off)| off).collect();
+    aio.submit(&first).context("io_submit")?;
+    let mut in_flight = aio.depth();
+    let mut done = 0u64;
+    while in_flight > 0 {
+        let completed = aio.reap(1).context("io_getevents")?;
+        in_flight -= completed.len();
+        let mut again = Vec::with_capacity(completed.len());
+        for (slot, res) in completed {
+            if res != w.block as i64 {
+                return Err(Failure::new(format!(
+                    "a {}-byte read returned {res}",
+                    w.block
+                )));
+            }
+            done += 1;
+            if offsets[slot] == MARKED {
+                let head = aio.buffer(slot).map(|b| &b[..8]);
+                if head != Some(&MARKED.to_le_bytes()[..]) {
+                    return Err(Failure::new(format!(
+                        "the block at {MARKED} starts with {head:02x?}, not its offset"
+                    )));
+                }
+            }
+            if started.elapsed() < period {
+                let off = next();
+                offsets[slot] = off;
+                again.push((slot, off));
+            }
+        }
+        if !again.is_empty() {
+            aio.submit(&again).context("io_submit")?;
+            in_flight += again.len();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(if w.block == 4096 {
+        (done as f64 / secs, "IOPS")
+    } else {
+        (done as f64 * w.block as f64 / secs / 1e6, "MB/s")
+    })
+}
