@@ -50,13 +50,16 @@ options:
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
   --rounds N              bench: rounds per transport and block size (default 5; nvme:
-                          rounds per pairing, even, default 4)
-  --ms N                  bench nvme: milliseconds per measurement (default 2000)
+                          rounds per pairing, even, default 8)
+  --ms N                  bench nvme: milliseconds per measurement (default 1000)
+  --pin-cpu N             bench nvme: the measuring thread runs on guest CPU N only
+  --icount                bench nvme: time by counted instructions while the guest runs
+                          (QEMU -icount shift=0,sleep=on) instead of the host's clock
   --mib N                 bench: MiB streamed per round (default 64)
   --bs A,B                bench: block sizes of the reads and writes (default 65536,4096)
   --capacity N            bench: capacity of the devices (default 65536, a pipe's buffer)
   --cpus N                bench: guest CPUs (default 2: writer on CPU 0, reader on CPU 1)
-  --realtime              bench: time by the host's clock instead of counted instructions
+  --realtime              bench chardev: time by the host's clock instead of counted instructions
                           (QEMU -icount: 1 ns per guest instruction, deterministic whatever
                           else the host is running)
 ";
@@ -76,7 +79,9 @@ struct Options {
     bs: Option<String>,
     capacity: Option<u32>,
     ms: Option<u32>,
+    pin_cpu: Option<u32>,
     realtime: bool,
+    icount: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -106,6 +111,14 @@ fn parse(args: &[String]) -> Result<Options> {
             "--driver" => o.driver = Some(value("--driver")?),
             "--bs" => o.bs = Some(value("--bs")?),
             "--realtime" => o.realtime = true,
+            "--icount" => o.icount = true,
+            "--pin-cpu" => {
+                let v = value("--pin-cpu")?;
+                o.pin_cpu = Some(
+                    v.parse()
+                        .map_err(|_| format!("--pin-cpu needs a CPU number, not `{v}`"))?,
+                );
+            }
             "--rounds" | "--mib" | "--cpus" | "--capacity" | "--ms" => {
                 let v = value(a)?;
                 let n = v
@@ -241,9 +254,10 @@ fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
         Some("chardev") => {}
         Some("nvme") => {
             let opts = bench::nvme::Options {
-                rounds: (o.rounds.unwrap_or(4).max(2) + 1) & !1,
-                millis: o.ms.unwrap_or(2000),
-                icount: (!o.realtime).then_some(0),
+                rounds: (o.rounds.unwrap_or(8).max(2) + 1) & !1,
+                millis: o.ms.unwrap_or(1000),
+                icount: o.icount.then(|| "shift=0,sleep=on".to_string()),
+                cpu: o.pin_cpu,
             };
             bench::nvme::run(build(o)?, &opts)?;
             return Ok(true);

@@ -49,6 +49,8 @@ pub struct BenchConfig {
     pub capacity: usize,
     /// Milliseconds per measurement (`nvme`).
     pub millis: u32,
+    /// The CPU the measuring thread runs on (`nvme`; default: wherever the scheduler puts it).
+    pub cpu: Option<usize>,
 }
 
 /// A way to move bytes from the writer to the reader.
@@ -254,7 +256,7 @@ fn decode(payload: &[u8]) -> TestResult<[u64; 4]> {
 /// Pins the calling process to CPU `cpu` modulo the number of CPUs: the writer on CPU 0, the
 /// reader on CPU 1, so that every run sees the same placement (where the scheduler would put
 /// them varies from run to run, and so would the figures).
-fn pin_to_cpu(cpu: usize) -> TestResult {
+pub(crate) fn pin_to_cpu(cpu: usize) -> TestResult {
     // SAFETY: sysconf has no preconditions.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     // SAFETY: an all-zero cpu_set_t is the empty set.

@@ -11,6 +11,7 @@
 //! | `ktest.bench_bs=A,B`       | block sizes of the reads and writes (default 65536,4096)      |
 //! | `ktest.bench_capacity=N`   | capacity the devices are loaded with (default 65536)          |
 //! | `ktest.bench_ms=N`         | milliseconds per measurement of `nvme` (default 2000)         |
+//! | `ktest.bench_cpu=N`        | `nvme`: run the measuring thread on CPU N only (default: any) |
 
 /// What the runner was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct Config {
     pub bench_capacity: u32,
     /// `ktest.bench_ms=`.
     pub bench_ms: u32,
+    /// `ktest.bench_cpu=`.
+    pub bench_cpu: Option<u32>,
     /// Problems found while parsing (unknown `ktest.*` keys, bad values), to report.
     pub warnings: Vec<String>,
 }
@@ -49,6 +52,7 @@ impl Default for Config {
             bench_bs: vec![65536, 4096],
             bench_capacity: 65536,
             bench_ms: 2000,
+            bench_cpu: None,
             warnings: Vec::new(),
         }
     }
@@ -118,6 +122,12 @@ pub fn parse(cmdline: &str) -> Config {
                 )),
             },
             "bench" => config.bench = Some(value.to_string()).filter(|v| !v.is_empty()),
+            "bench_cpu" => match value.parse::<u32>() {
+                Ok(n) => config.bench_cpu = Some(n),
+                Err(_) => config.warnings.push(format!(
+                    "ktest.bench_cpu={value:?} is not a CPU number; ignored"
+                )),
+            },
             "bench_bs" => match value
                 .split(',')
                 .map(|v| v.parse::<u32>().ok().filter(|n| *n >= 1))
@@ -175,9 +185,9 @@ mod tests {
     fn reads_bench_parameters() {
         let config = parse(
             "ktest.bench=chardev ktest.bench_rounds=3 ktest.bench_mib=8 ktest.bench_bs=512,4096 \
-             ktest.bench_capacity=4096 ktest.bench_ms=500",
+             ktest.bench_capacity=4096 ktest.bench_ms=500 ktest.bench_cpu=1",
         );
-        assert_eq!(config.bench_ms, 500);
+        assert_eq!((config.bench_ms, config.bench_cpu), (500, Some(1)));
         assert_eq!(config.bench.as_deref(), Some("chardev"));
         assert_eq!((config.bench_rounds, config.bench_mib), (3, 8));
         assert_eq!(config.bench_bs, [512, 4096]);

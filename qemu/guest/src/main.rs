@@ -83,6 +83,7 @@ fn run() {
                 block_sizes: config.bench_bs.iter().map(|&b| b as usize).collect(),
                 capacity: config.bench_capacity as usize,
                 millis: config.bench_ms,
+                cpu: config.bench_cpu.map(|c| c as usize),
             },
             config.timeout_scale,
         ),

@@ -26,8 +26,10 @@ pub struct Options {
     pub rounds: u32,
     /// Milliseconds per measurement.
     pub millis: u32,
-    /// `-icount shift=N,sleep=off` instead of the host's clock.
-    pub icount: Option<u32>,
+    /// `-icount <this>` (e.g. `shift=0,sleep=on`) instead of the host's clock.
+    pub icount: Option<String>,
+    /// The guest CPU the measuring thread is pinned to (default: none).
+    pub cpu: Option<u32>,
 }
 
 /// The workloads in display order, as the guest names them.
@@ -65,17 +67,15 @@ pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>
         kernel.label,
         o.rounds,
         o.millis,
-        if o.icount.is_some() {
-            "icount"
-        } else {
-            "realtime"
-        },
+        o.icount
+            .as_ref()
+            .map_or("realtime".into(), |i| format!("-icount {i}")),
         log.display()
     ));
     let mut extra_args =
         crate::nvmedisk::prepare(arch, &dir.join("nvme.img")).map_err(|e| e.to_string())?;
-    if let Some(shift) = o.icount {
-        extra_args.extend(["-icount".into(), format!("shift={shift},sleep=off")]);
+    if let Some(icount) = &o.icount {
+        extra_args.extend(["-icount".into(), icount.clone()]);
     }
     let started = Instant::now();
     let measurements = u64::from(o.rounds) * 12;
@@ -84,8 +84,11 @@ pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>
         kernel: image,
         initrd,
         append: format!(
-            "loglevel=3 ktest.bench=nvme ktest.bench_rounds={} ktest.bench_ms={}",
-            o.rounds, o.millis
+            "loglevel=3 ktest.bench=nvme ktest.bench_rounds={} ktest.bench_ms={}{}",
+            o.rounds,
+            o.millis,
+            o.cpu
+                .map_or(String::new(), |c| format!(" ktest.bench_cpu={c}"))
         ),
         memory_mb: 1024,
         cpus: 2,

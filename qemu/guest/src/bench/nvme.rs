@@ -69,9 +69,14 @@ pub fn run(config: &BenchConfig, ctx: &Ctx) -> TestResult {
     loaded.map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")))?;
     OURS.load(ctx, "")?;
     let rounds = config.rounds.max(2) & !1;
+    if let Some(cpu) = config.cpu {
+        super::pin_to_cpu(cpu)?;
+    }
     emit(&format!(
-        "nvme: {rounds} rounds x {} ms per measurement, controllers {c0} (0) and {c1} (1)",
-        config.millis
+        "nvme: {rounds} rounds x {} ms per measurement, controllers {c0} (0) and {c1} (1), \
+         measuring on CPU {}",
+        config.millis,
+        config.cpu.map_or("any".into(), |c| c.to_string())
     ));
     let result = pairings(config, ctx, rounds, [&c0, &c1]);
     let unloaded = OURS.unload_cleanly(ctx);
@@ -101,6 +106,9 @@ fn pairings(config: &BenchConfig, ctx: &Ctx, rounds: u32, ctrl: [&str; 2]) -> Te
             disks = [ours, c];
         }
         let at = if round <= rounds / 2 { [0, 1] } else { [1, 0] };
+        if round == 1 || round == rounds / 2 + 1 {
+            describe(&disks);
+        }
         one_round("ours-c", round, sides, &disks, at, period)?;
     }
     // c-c: nvme_lite's controller (1 by now) goes to the C driver too.
@@ -121,6 +129,25 @@ fn pairings(config: &BenchConfig, ctx: &Ctx, rounds: u32, ctrl: [&str; 2]) -> Te
     pci::wait_unbound(ctx, ctrl[1])
 }
 
+/// Prints what the block layer made of each disk: I/O scheduler, hardware queues, tags.
+fn describe(disks: &[String; 2]) {
+    for disk in disks {
+        let name = disk.trim_start_matches("/dev/");
+        let attr = |a: &str| {
+            std::fs::read_to_string(format!("/sys/block/{name}/{a}"))
+                .map_or("?".into(), |s| s.trim().to_string())
+        };
+        let hw_queues = std::fs::read_dir(format!("/sys/block/{name}/mq")).map_or(0, |d| d.count());
+        emit(&format!(
+            "  ({disk}: scheduler {}, {hw_queues} hardware queue(s), nr_requests {}, \
+             max_sectors_kb {})",
+            attr("queue/scheduler"),
+            attr("queue/nr_requests"),
+            attr("queue/max_sectors_kb")
+        ));
+    }
+}
+
 /// One round: every workload on both sides (`disks[i]` is side `i`'s disk, on controller
 /// `at[i]`), odd rounds side 0 first, even rounds side 1 first.
 fn one_round(
@@ -134,27 +161,59 @@ fn one_round(
     let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
     for w in &WORKLOADS {
         for i in order {
-            let (value, unit) = measure(&disks[i], w, period, round)
+            let before = interrupts();
+            let (value, unit, ios) = measure(&disks[i], w, period, round)
                 .context(format!("{pair} round {round} {} on {}", w.name, disks[i]))?;
+            let after = interrupts();
             emit(&format!(
                 "nvme pair={pair} round={round} {} {} ctrl={} {value:.1} {unit}",
                 w.name, sides[i], at[i]
+            ));
+            let per_cpu: Vec<String> = after
+                .iter()
+                .zip(before.iter().chain(std::iter::repeat(&0)))
+                .map(|(a, b)| (a - b).to_string())
+                .collect();
+            let total: u64 = after.iter().sum::<u64>() - before.iter().sum::<u64>();
+            emit(&format!(
+                "  ({ios} reads, {total} NVMe interrupts = {:.2} per read; per CPU {})",
+                total as f64 / ios.max(1) as f64,
+                per_cpu.join(" ")
             ));
         }
     }
     Ok(())
 }
 
+/// Interrupts of every NVMe vector so far (lines of `/proc/interrupts` naming `nvme`: both
+/// drivers' queues), per CPU. Only one disk is busy at a time, so a difference is that disk's.
+fn interrupts() -> Vec<u64> {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap_or_default();
+    let cpus = text
+        .lines()
+        .next()
+        .map_or(0, |l| l.split_whitespace().count());
+    let mut sum = vec![0u64; cpus];
+    for line in text.lines().skip(1).filter(|l| l.contains("nvme")) {
+        let counts = line.split_whitespace().skip(1).take(cpus);
+        for (s, c) in sum.iter_mut().zip(counts) {
+            *s += c.parse::<u64>().unwrap_or(0);
+        }
+    }
+    sum
+}
+
 /// The offset of a block with the host's pattern (`xtask/src/nvmedisk.rs`) in both images.
 const MARKED: u64 = 32 << 20;
 
-/// Runs workload `w` on `disk` for `period`; returns IOPS (4 KiB) or MB/s (10^6 bytes/s).
+/// Runs workload `w` on `disk` for `period`; returns IOPS (4 KiB) or MB/s (10^6 bytes/s), and
+/// the number of reads.
 fn measure(
     disk: &str,
     w: &Workload,
     period: Duration,
     seed: u32,
-) -> TestResult<(f64, &'static str)> {
+) -> TestResult<(f64, &'static str, u64)> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)
@@ -224,8 +283,8 @@ fn measure(
     }
     let secs = started.elapsed().as_secs_f64();
     Ok(if w.block == 4096 {
-        (done as f64 / secs, "IOPS")
+        (done as f64 / secs, "IOPS", done)
     } else {
-        (done as f64 * w.block as f64 / secs / 1e6, "MB/s")
+        (done as f64 * w.block as f64 / secs / 1e6, "MB/s", done)
     })
 }
