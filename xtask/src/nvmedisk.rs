@@ -8,7 +8,6 @@
 //! guest binds Debian's C `nvme` driver to one and `nvme_lite` to the other.
 
 use crate::arch::Arch;
-use crate::cpio::Cpio;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +20,11 @@ pub const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The number of controllers (and images) every test boot has.
 pub const CONTROLLERS: usize = 2;
+
+/// The 4 KiB written at `offset` of controller 0's image (see [`pattern_of`]).
+pub fn pattern(offset: u64) -> [u8; 4096] {
+    pattern_of(0, offset)
+}
 
 /// The 4 KiB written at `offset` of controller `disk`'s image: byte `i` is `(offset / 4096 + i *
 /// 7) as u8 ^ seed`, the seed `0x5a` for controller 0 and `0xa5` for controller 1, and the first
@@ -35,6 +39,58 @@ pub fn pattern_of(disk: usize, offset: u64) -> [u8; 4096] {
     }
     b[..8].copy_from_slice(&offset.to_le_bytes());
     b
+}
+
+/// Where the guest suite writes its pattern for the host (`guest_pattern_for_the_host`): 1 MiB
+/// of [`guest_pattern`] blocks. The suite's layout: its ext4 file system covers the first
+/// 32 MiB; tests after it write only at 40..48 and 52..60 MiB.
+pub const GUEST_PATTERN: std::ops::Range<u64> = (48 << 20)..(49 << 20);
+
+/// What the guest writes at `offset`: [`pattern`] with every bit inverted.
+pub fn guest_pattern(offset: u64) -> [u8; 4096] {
+    pattern(offset).map(|b| !b)
+}
+
+/// The host's half of "data both ways": after the boot, the guest's blocks are in the image,
+/// byte-exact.
+pub fn check_guest_pattern(image: &Path) -> Result<(), String> {
+    let data = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let mut bad = Vec::new();
+    for off in GUEST_PATTERN.step_by(4096) {
+        let block = data
+            .get(off as usize..off as usize + 4096)
+            .unwrap_or_default();
+        if block != guest_pattern(off) {
+            bad.push(off);
+        }
+    }
+    match bad.as_slice() {
+        [] => Ok(()),
+        [first, ..] => Err(format!(
+            "{} of 256 blocks at 48 MiB differ from the guest's pattern (first at {first})",
+            bad.len()
+        )),
+    }
+}
+
+/// The host's e2fsck (forced, read-only) on the file system the guest made and filled.
+pub fn check_file_system(image: &Path) -> Result<(), String> {
+    let out = std::process::Command::new("e2fsck")
+        .args(["-f", "-n"])
+        .arg(image)
+        .output()
+        .map_err(|e| format!("e2fsck: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() && text.contains("rustnvme: ") {
+        Ok(())
+    } else {
+        Err(format!(
+            "e2fsck -f -n {} ({}):\n{text}",
+            image.display(),
+            out.status
+        ))
+    }
 }
 
 /// The image of controller `disk`, next to `path` (controller 0's): `main-nvme.img`,
@@ -84,21 +140,6 @@ pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
     ])
 }
 
-/// What the `nvme_lite` guest suite uses to put a file system on the disk and check it:
-/// busybox's `mke2fs` (an applet link) and Debian's statically linked `e2fsck`
-/// (`e2fsck-static`, downloaded for the guest's architecture).
-pub fn add_guest_tools(arch: Arch, cpio: &mut Cpio) -> crate::util::Result<()> {
-    cpio.symlink("bin/mke2fs", "busybox");
-    let package = match arch {
-        Arch::X86_64 => "e2fsck-static:amd64",
-        Arch::Arm64 => "e2fsck-static:arm64",
-    };
-    let e2fsck = crate::deps::file_from_package(package, "sbin/e2fsck.static")?;
-    let bytes = std::fs::read(&e2fsck).map_err(|e| format!("{}: {e}", e2fsck.display()))?;
-    cpio.file("bin/e2fsck", 0o755, &bytes);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +163,16 @@ mod tests {
         assert!(args[3].ends_with("addr=0x10"));
         assert!(args[7].ends_with("nvme1.img,if=none,id=nvm1,format=raw"));
         assert!(args[9].ends_with("addr=0x11"));
+        assert!(check_guest_pattern(&img)
+            .unwrap_err()
+            .starts_with("256 of 256 blocks"));
+        let mut data = std::fs::read(&img).unwrap();
+        for off in GUEST_PATTERN.step_by(4096) {
+            data[off as usize..off as usize + 4096].copy_from_slice(&guest_pattern(off));
+        }
+        std::fs::write(&img, &data).unwrap();
+        check_guest_pattern(&img).unwrap();
+        assert!(check_file_system(&img).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -74,18 +74,18 @@ pub fn c_driver_beside_then_swapped(ctx: &Ctx) -> TestResult {
     let [c0, c1] = pci::nvme_controllers()?;
     let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
     kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
-    let (c_modules, loaded) = module::load_with_deps("nvme");
-    let result = loaded
-        .map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")))
-        .and_then(|()| beside_then_swapped(ctx, &c0, &c1));
+    let loaded =
+        module::load_stock("nvme").map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")));
+    let c_modules = loaded.as_ref().map_or(Vec::new(), Clone::clone);
+    let result = loaded.and_then(|_| beside_then_swapped(ctx, &c0, &c1));
     // Unload both, whatever happened, and put everything back as the suite had it.
     let lite_unloaded = if module::is_loaded(DRIVER.module) {
         DRIVER.unload_cleanly(ctx)
     } else {
         Ok(())
     };
-    let c_unloaded =
-        module::unload_all(&c_modules, ctx.scaled(Duration::from_secs(5))).map_err(Failure::new);
+    let c_unloaded = module::unload_all(&c_modules, ctx.scaled(Duration::from_secs(5)))
+        .context(format!("rmmod {c_modules:?}"));
     let lines = devtest::log_since(&mut kmsg)?;
     let restored = pci::set_override(&c0, "")
         .and_then(|()| pci::set_override(&c1, "nvme"))

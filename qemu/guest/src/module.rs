@@ -80,63 +80,76 @@ pub fn unload_retrying(name: &str, timeout: Duration) -> SysResult<()> {
     }
 }
 
-/// Is module `name` loaded? (`nvme-core` and `nvme_core` are the same module.)
-pub fn is_loaded(name: &str) -> bool {
-    crate::procfs::module_loaded(&name.replace('-', "_"))
-}
-
-/// The modules named in the `depends=` record of a module file's `.modinfo` (modpost writes the
-/// file names: `nvme-core`, `t10-pi`).
-pub fn depends(ko: &[u8]) -> Vec<String> {
-    let key = b"\0depends=";
-    let Some(at) = ko.windows(key.len()).position(|w| w == key) else {
-        return Vec::new();
-    };
-    let value = &ko[at + key.len()..];
-    let value = &value[..value.iter().position(|&b| b == 0).unwrap_or(value.len())];
-    String::from_utf8_lossy(value)
-        .split(',')
-        .filter(|d| !d.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-/// Loads `/lib/modules/<name>.ko` after the modules it depends on (each
-/// `/lib/modules/<dep>.ko`, recursively; there is no `modprobe` in the guest), skipping those
-/// already loaded. Returns the modules it loaded, in order (unload them in reverse: see
-/// [`unload_all`]), also when a later one failed to load.
-pub fn load_with_deps(name: &str) -> (Vec<String>, Result<(), LoadError>) {
+/// Loads one of the kernel's own modules that xtask ships in `/lib/modules/` (its stock
+/// modules: `ext4`, `gpio_keys`, ...), after the modules it depends on (the `depends=` entry
+/// of its `.modinfo`, as `modprobe` would). Already loaded modules are left alone, and a
+/// module the kernel has built in (no `.ko` shipped, `/sys/module/<name>` present) counts as
+/// loaded. Returns the modules this call loaded, dependencies first, for [`unload_all`].
+pub fn load_stock(name: &str) -> Result<Vec<String>, LoadError> {
     let mut loaded = Vec::new();
-    let result = load_tree(name, &mut loaded);
-    (loaded, result)
+    load_stock_into(name, &mut loaded)?;
+    Ok(loaded)
 }
 
-fn load_tree(name: &str, loaded: &mut Vec<String>) -> Result<(), LoadError> {
-    if is_loaded(name) {
+fn load_stock_into(name: &str, loaded: &mut Vec<String>) -> Result<(), LoadError> {
+    let name = name.replace('-', "_");
+    if is_loaded(&name) || loaded.contains(&name) {
         return Ok(());
     }
     let path = format!("/lib/modules/{name}.ko");
-    let ko = std::fs::read(&path).map_err(|e| LoadError {
-        path: path.clone(),
-        params: String::new(),
-        at_open: true,
-        errno: e.into(),
-    })?;
-    for dep in depends(&ko) {
-        load_tree(&dep, loaded)?;
+    let image = match std::fs::read(&path) {
+        Ok(image) => image,
+        Err(_) if std::path::Path::new(&format!("/sys/module/{name}")).exists() => return Ok(()),
+        Err(e) => {
+            return Err(LoadError {
+                path,
+                params: String::new(),
+                at_open: true,
+                errno: e.into(),
+            })
+        }
+    };
+    for dep in modinfo(&image, "depends")
+        .split(',')
+        .filter(|d| !d.is_empty())
+    {
+        load_stock_into(dep, loaded)?;
     }
     load(&path, "")?;
-    loaded.push(name.replace('-', "_"));
+    loaded.push(name);
     Ok(())
 }
 
-/// Unloads `modules` in reverse order (each retrying for up to `timeout` while in use); stops
-/// at the first failure, naming the module.
-pub fn unload_all(modules: &[String], timeout: Duration) -> Result<(), String> {
+/// Unloads `modules` in reverse order (what [`load_stock`] returned), each retrying for up to
+/// `timeout`; the first failure is returned after trying them all.
+pub fn unload_all(modules: &[String], timeout: Duration) -> SysResult<()> {
+    let mut result = Ok(());
     for m in modules.iter().rev() {
-        unload_retrying(m, timeout).map_err(|e| format!("rmmod {m}: {e}"))?;
+        if let Err(e) = unload_retrying(m, timeout) {
+            result = result.and(Err(e));
+        }
     }
-    Ok(())
+    result
+}
+
+/// The value of `key` in a module image's `.modinfo` strings (`key=value`, NUL-separated), or
+/// "" if it has none.
+fn modinfo<'a>(image: &'a [u8], key: &str) -> &'a str {
+    let needle = format!("\0{key}=");
+    image
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .and_then(|at| {
+            let value = &image[at + needle.len()..];
+            let end = value.iter().position(|&b| b == 0)?;
+            std::str::from_utf8(&value[..end]).ok()
+        })
+        .unwrap_or("")
+}
+
+/// Is module `name` loaded?
+pub fn is_loaded(name: &str) -> bool {
+    crate::procfs::module_loaded(name)
 }
 
 #[cfg(test)]
@@ -144,11 +157,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn depends_from_modinfo() {
-        let ko = b"\x7fELF...\0license=GPL\0depends=nvme-core,t10-pi\0retpoline=Y\0";
-        assert_eq!(depends(ko), ["nvme-core", "t10-pi"]);
-        assert!(depends(b"\0license=GPL\0depends=\0name=x\0").is_empty());
-        assert!(depends(b"no modinfo").is_empty());
+    fn modinfo_finds_a_key_between_nuls() {
+        let image = b"\x7fELF...\0license=GPL\0depends=jbd2,mbcache,crc16\0intree=Y\0";
+        assert_eq!(modinfo(image, "depends"), "jbd2,mbcache,crc16");
+        assert_eq!(modinfo(image, "license"), "GPL");
+        assert_eq!(modinfo(image, "vermagic"), "");
+        assert_eq!(modinfo(b"\0depends=\0", "depends"), "");
     }
 
     #[test]

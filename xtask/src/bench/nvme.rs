@@ -50,7 +50,7 @@ pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>
         .filter(|b| b.name == "nvme_lite")
         .cloned()
         .collect();
-    let stock = crate::testrun::stock_modules(kernel);
+    let stock = crate::testrun::stock_modules(kernel)?;
     if !stock.iter().any(|b| b.name == "nvme") {
         return Err(format!("{}: Debian's nvme.ko not found", kernel.label));
     }
@@ -237,14 +237,14 @@ fn text_sizes(kernel: &Kernel, modules: &[Built]) -> String {
         text_size(kernel, ko)
     };
     let kb = |v: Option<u64>| v.map_or("?".into(), |v| format!("{:.1} KB", v as f64 / 1000.0));
-    let c = size("nvme").zip(size("nvme-core")).map(|(a, b)| a + b);
+    let c = size("nvme").zip(size("nvme_core")).map(|(a, b)| a + b);
     format!(
         "{}: .text nvme_lite.ko {}; nvme.ko + nvme-core.ko {} ({} + {})",
         kernel.label,
         kb(size("nvme_lite")),
         kb(c),
         kb(size("nvme")),
-        kb(size("nvme-core"))
+        kb(size("nvme_core"))
     )
 }
 

@@ -65,8 +65,8 @@ pub fn run(config: &BenchConfig, ctx: &Ctx) -> TestResult {
     // Before any driver loads: each one may bind only its own controller.
     pci::set_override(&c0, "nvme_lite")?;
     pci::set_override(&c1, "nvme")?;
-    let (c_modules, loaded) = module::load_with_deps("nvme");
-    loaded.map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")))?;
+    let c_modules = module::load_stock("nvme")
+        .map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")))?;
     OURS.load(ctx, "")?;
     let rounds = config.rounds.max(2) & !1;
     if let Some(cpu) = config.cpu {
@@ -80,8 +80,8 @@ pub fn run(config: &BenchConfig, ctx: &Ctx) -> TestResult {
     ));
     let result = pairings(config, ctx, rounds, [&c0, &c1]);
     let unloaded = OURS.unload_cleanly(ctx);
-    let c_unloaded =
-        module::unload_all(&c_modules, ctx.scaled(Duration::from_secs(5))).map_err(Failure::new);
+    let c_unloaded = module::unload_all(&c_modules, ctx.scaled(Duration::from_secs(5)))
+        .context(format!("rmmod {c_modules:?}"));
     result?;
     unloaded?;
     c_unloaded
