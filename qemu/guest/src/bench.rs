@@ -256,7 +256,7 @@ fn decode(payload: &[u8]) -> TestResult<[u64; 4]> {
 /// Pins the calling process to CPU `cpu` modulo the number of CPUs: the writer on CPU 0, the
 /// reader on CPU 1, so that every run sees the same placement (where the scheduler would put
 /// them varies from run to run, and so would the figures).
-pub(crate) fn pin_to_cpu(cpu: usize) -> TestResult {
+fn pin_to_cpu(cpu: usize) -> TestResult {
     // SAFETY: sysconf has no preconditions.
     let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     // SAFETY: an all-zero cpu_set_t is the empty set.

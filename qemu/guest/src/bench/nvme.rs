@@ -1,11 +1,10 @@
 //! `ktest.bench=nvme`: `nvme_lite` against Debian's C `nvme` driver on two identical QEMU NVMe
 //! controllers (`xtask/src/nvmedisk.rs`), in one boot.
 //!
-//! Three measurements per driver and round, each `ktest.bench_ms` long (default 2 s) on the
-//! whole disk with `O_DIRECT` through Linux native AIO (`io_submit`/`io_getevents`, what fio's
-//! `libaio` engine uses; [`crate::sys::AioReader`]): 4 KiB random reads with one read in flight
-//! (QD1) and with 32 (QD32), and 128 KiB sequential reads (QD1). Each prints one line the host
-//! parses:
+//! Three measurements per driver and round, each `ktest.bench_ms` long (default 1 s) on the
+//! whole disk, by Debian's fio (`--ioengine=libaio --direct=1`): 4 KiB random reads with one read
+//! in flight (QD1) and with 32 (QD32), and 128 KiB sequential reads (QD1). Each prints one line
+//! the host parses (and one with the reads and the NVMe interrupts they took, per CPU):
 //!
 //! ```text
 //! bench: nvme pair=ours-c round=1 randread-4k-qd1 nvme_lite ctrl=0 5123.4 IOPS
@@ -17,16 +16,13 @@
 //! controllers after half the rounds (for `ours-c` by unbinding both and binding each driver to
 //! the other's controller); rounds alternate which side goes first.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{emit, BenchConfig};
 use crate::devtest::Driver;
 use crate::harness::{Context, Ctx, Failure, TestResult};
 use crate::module;
 use crate::pci;
-use crate::sys::AioReader;
 
 const OURS: Driver = Driver::new("nvme_lite", "/dev/nvme_lite0n1");
 
@@ -69,9 +65,6 @@ pub fn run(config: &BenchConfig, ctx: &Ctx) -> TestResult {
         .map_err(|e| Failure::new(format!("loading Debian's nvme: {e}")))?;
     OURS.load(ctx, "")?;
     let rounds = config.rounds.max(2) & !1;
-    if let Some(cpu) = config.cpu {
-        super::pin_to_cpu(cpu)?;
-    }
     emit(&format!(
         "nvme: {rounds} rounds x {} ms per measurement, controllers {c0} (0) and {c1} (1), \
          measuring on CPU {}",
@@ -109,7 +102,7 @@ fn pairings(config: &BenchConfig, ctx: &Ctx, rounds: u32, ctrl: [&str; 2]) -> Te
         if round == 1 || round == rounds / 2 + 1 {
             describe(&disks);
         }
-        one_round("ours-c", round, sides, &disks, at, period)?;
+        one_round("ours-c", round, sides, &disks, at, period, config.cpu)?;
     }
     // c-c: nvme_lite's controller (1 by now) goes to the C driver too.
     pci::unbind("nvme_lite", ctrl[1])?;
@@ -122,7 +115,15 @@ fn pairings(config: &BenchConfig, ctx: &Ctx, rounds: u32, ctrl: [&str; 2]) -> Te
     for round in 1..=rounds {
         let at = if round <= rounds / 2 { [0, 1] } else { [1, 0] };
         let disks = [by_ctrl[at[0]].clone(), by_ctrl[at[1]].clone()];
-        one_round("c-c", round, ["nvme-a", "nvme-b"], &disks, at, period)?;
+        one_round(
+            "c-c",
+            round,
+            ["nvme-a", "nvme-b"],
+            &disks,
+            at,
+            period,
+            config.cpu,
+        )?;
     }
     // Leave controller 1 free again (the module unloads next).
     pci::unbind("nvme", ctrl[1])?;
@@ -150,6 +151,7 @@ fn describe(disks: &[String; 2]) {
 
 /// One round: every workload on both sides (`disks[i]` is side `i`'s disk, on controller
 /// `at[i]`), odd rounds side 0 first, even rounds side 1 first.
+#[allow(clippy::too_many_arguments)]
 fn one_round(
     pair: &str,
     round: u32,
@@ -157,12 +159,13 @@ fn one_round(
     disks: &[String; 2],
     at: [usize; 2],
     period: Duration,
+    cpu: Option<usize>,
 ) -> TestResult {
     let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
     for w in &WORKLOADS {
         for i in order {
             let before = interrupts();
-            let (value, unit, ios) = measure(&disks[i], w, period, round)
+            let (value, unit, ios) = measure(&disks[i], w, period, cpu)
                 .context(format!("{pair} round {round} {} on {}", w.name, disks[i]))?;
             let after = interrupts();
             emit(&format!(
@@ -203,88 +206,66 @@ fn interrupts() -> Vec<u64> {
     sum
 }
 
-/// The offset of a block with the host's pattern (`xtask/src/nvmedisk.rs`) in both images.
-const MARKED: u64 = 32 << 20;
-
-/// Runs workload `w` on `disk` for `period`; returns IOPS (4 KiB) or MB/s (10^6 bytes/s), and
-/// the number of reads.
+/// Runs workload `w` on `disk` for `period` with Debian's fio (`libaio`, `O_DIRECT`, the whole
+/// disk; random offsets from fio's fixed seed, so both sides of a round read the same blocks),
+/// its measuring process on CPU `cpu` if given. Returns IOPS (4 KiB) or MB/s (10^6 bytes/s),
+/// and the number of reads.
 fn measure(
     disk: &str,
     w: &Workload,
     period: Duration,
-    seed: u32,
+    cpu: Option<usize>,
 ) -> TestResult<(f64, &'static str, u64)> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(disk)
-        .context(format!("open({disk}, O_DIRECT)"))?;
-    let name = disk.trim_start_matches("/dev/");
-    let sectors: u64 = std::fs::read_to_string(format!("/sys/block/{name}/size"))
-        .context(format!("read /sys/block/{name}/size"))?
-        .trim()
-        .parse()
-        .context("parse the disk size")?;
-    let blocks = sectors * 512 / w.block as u64;
-    let mut aio = AioReader::new(file, w.depth, w.block).context("io_setup")?;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(seed);
-    let mut next_seq = 0u64;
-    let mut next = || {
-        let block = if w.random {
-            // xorshift64: the same sequence for both sides of a round.
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % blocks
-        } else {
-            next_seq = (next_seq + 1) % blocks;
-            next_seq
-        };
-        block * w.block as u64
-    };
-    let started = Instant::now();
-    let first: Vec<(usize, u64)> = (0..aio.depth()).map(|slot| (slot, next())).collect();
-    // Where each slot reads: a block holding the host's pattern at 32 MiB must start with its
-    // offset (a sanity check that the right bytes arrive, not a verification of every read).
-    let mut offsets: Vec<u64> = first.iter().map(|&(_, off)| off).collect();
-    aio.submit(&first).context("io_submit")?;
-    let mut in_flight = aio.depth();
-    let mut done = 0u64;
-    while in_flight > 0 {
-        let completed = aio.reap(1).context("io_getevents")?;
-        in_flight -= completed.len();
-        let mut again = Vec::with_capacity(completed.len());
-        for (slot, res) in completed {
-            if res != w.block as i64 {
-                return Err(Failure::new(format!(
-                    "a {}-byte read returned {res}",
-                    w.block
-                )));
-            }
-            done += 1;
-            if offsets[slot] == MARKED {
-                let head = aio.buffer(slot).map(|b| &b[..8]);
-                if head != Some(&MARKED.to_le_bytes()[..]) {
-                    return Err(Failure::new(format!(
-                        "the block at {MARKED} starts with {head:02x?}, not its offset"
-                    )));
-                }
-            }
-            if started.elapsed() < period {
-                let off = next();
-                offsets[slot] = off;
-                again.push((slot, off));
-            }
-        }
-        if !again.is_empty() {
-            aio.submit(&again).context("io_submit")?;
-            in_flight += again.len();
-        }
+    let mut args = vec![
+        format!("--name={}", w.name),
+        format!("--filename={disk}"),
+        "--ioengine=libaio".into(),
+        "--direct=1".into(),
+        format!("--rw={}", if w.random { "randread" } else { "read" }),
+        format!("--bs={}", w.block),
+        format!("--iodepth={}", w.depth),
+        format!("--runtime={}ms", period.as_millis()),
+        "--time_based".into(),
+        "--output-format=terse".into(),
+    ];
+    if let Some(cpu) = cpu {
+        args.push(format!("--cpus_allowed={cpu}"));
     }
-    let secs = started.elapsed().as_secs_f64();
+    let out = std::process::Command::new(FIO)
+        .args(&args)
+        .output()
+        .context(format!("run {FIO}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(Failure::new(format!(
+            "fio {args:?} failed ({}):\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    // Terse version 3: 5 error, 6 read KiB, 7 read bandwidth KiB/s, 8 read IOPS, 9 runtime ms
+    // (1-based).
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("3;"))
+        .unwrap_or_default();
+    let field = |i: usize| -> Option<f64> { line.split(';').nth(i - 1)?.parse().ok() };
+    let (Some(error), Some(kib), Some(iops), Some(ms)) = (field(5), field(6), field(8), field(9))
+    else {
+        return Err(Failure::new(format!(
+            "no terse v3 line in fio's output:\n{text}"
+        )));
+    };
+    if error != 0.0 || ms <= 0.0 {
+        return Err(Failure::new(format!("fio reported error {error}:\n{text}")));
+    }
+    let ios = (kib * 1024.0 / w.block as f64) as u64;
     Ok(if w.block == 4096 {
-        (done as f64 / secs, "IOPS", done)
+        (iops, "IOPS", ios)
     } else {
-        (done as f64 * w.block as f64 / secs / 1e6, "MB/s", done)
+        (kib * 1024.0 / (ms / 1000.0) / 1e6, "MB/s", ios)
     })
 }
+
+/// Debian's fio (`xtask/src/guesttools.rs`).
+const FIO: &str = "/usr/bin/fio";
