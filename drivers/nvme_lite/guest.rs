@@ -23,9 +23,9 @@ const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite"
 const DISK: &str = "/dev/nvme_lite0n1";
 const SYSFS: &str = "/sys/block/nvme_lite0n1";
 /// The image the host attached: 64 MiB.
-const SIZE: u64 = 64 << 20;
-/// Where the host wrote [`host_pattern`] blocks (as `xtask/src/nvmedisk.rs`).
-const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+const SIZE: u64 = nvme_pattern::IMAGE_SIZE;
+/// Where the host wrote [`host_pattern`] blocks.
+const PATTERN_OFFSETS: [u64; 3] = nvme_pattern::HOST_OFFSETS;
 /// The disk's layout over the suite (as `xtask/src/nvmedisk.rs`): the ext4 test's file system
 /// covers the first 32 MiB and stays there for the host's e2fsck after the boot; the tests
 /// after it write only in the scratch area; [`guest_pattern`] blocks go at
@@ -349,15 +349,10 @@ fn host_pattern(offset: u64) -> Vec<u8> {
     host_pattern_of(0, offset)
 }
 
-/// What the host wrote at `offset` of controller `image`'s image (the same function as
-/// `xtask/src/nvmedisk.rs`).
+/// What the host wrote at `offset` of controller `image`'s image (`crates/nvme-pattern`, which
+/// `xtask/src/nvmedisk.rs` writes the images with).
 fn host_pattern_of(image: usize, offset: u64) -> Vec<u8> {
-    let seed = [0x5a, 0xa5][image];
-    let mut b: Vec<u8> = (0..4096usize)
-        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ seed)
-        .collect();
-    b[..8].copy_from_slice(&offset.to_le_bytes());
-    b
+    nvme_pattern::host(image, offset).to_vec()
 }
 
 /// A buffer of `len` bytes starting `misalign` bytes past a page boundary (O_DIRECT needs
@@ -669,7 +664,8 @@ fn guest_pattern_for_host(_: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// What the guest writes at `offset` for the host: the host pattern with every bit inverted.
+/// What the guest writes at `offset` for the host: the host pattern with every bit inverted
+/// (`crates/nvme-pattern`, which the host checks the image with).
 fn guest_pattern(offset: u64) -> Vec<u8> {
-    host_pattern(offset).iter().map(|b| !b).collect()
+    nvme_pattern::guest(offset).to_vec()
 }

@@ -13,32 +13,19 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The image size: 64 MiB, 131072 blocks of 512 bytes.
-pub const SIZE: u64 = 64 << 20;
+pub const SIZE: u64 = nvme_pattern::IMAGE_SIZE;
 
-/// Where the host writes [`pattern`] blocks: the first, one in the middle, the last 4 KiB.
-pub const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+/// Where the host writes [`pattern_of`] blocks: the first, one in the middle, the last 4 KiB.
+pub const PATTERN_OFFSETS: [u64; 3] = nvme_pattern::HOST_OFFSETS;
 
 /// The number of controllers (and images) every test boot has.
 pub const CONTROLLERS: usize = 2;
 
-/// The 4 KiB written at `offset` of controller 0's image (see [`pattern_of`]).
-pub fn pattern(offset: u64) -> [u8; 4096] {
-    pattern_of(0, offset)
-}
-
-/// The 4 KiB written at `offset` of controller `disk`'s image: byte `i` is `(offset / 4096 + i *
-/// 7) as u8 ^ seed`, the seed `0x5a` for controller 0 and `0xa5` for controller 1, and the first
-/// 8 bytes are the offset itself (little endian), so a block read from the wrong place or the
-/// other controller is recognisable. The guest suite (`drivers/nvme_lite/guest.rs`) computes
-/// the same.
+/// The 4 KiB written at `offset` of controller `disk`'s image (`crates/nvme-pattern`, shared
+/// with the guest suite `drivers/nvme_lite/guest.rs`): recognisably that offset's block of that
+/// image.
 pub fn pattern_of(disk: usize, offset: u64) -> [u8; 4096] {
-    let seed = [0x5a, 0xa5][disk];
-    let mut b = [0u8; 4096];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ seed;
-    }
-    b[..8].copy_from_slice(&offset.to_le_bytes());
-    b
+    nvme_pattern::host(disk, offset)
 }
 
 /// Where the guest suite writes its pattern for the host (`guest_pattern_for_the_host`): 1 MiB
@@ -46,9 +33,10 @@ pub fn pattern_of(disk: usize, offset: u64) -> [u8; 4096] {
 /// 32 MiB; tests after it write only at 40..48 and 52..60 MiB.
 pub const GUEST_PATTERN: std::ops::Range<u64> = (48 << 20)..(49 << 20);
 
-/// What the guest writes at `offset`: [`pattern`] with every bit inverted.
+/// What the guest writes at `offset` (`crates/nvme-pattern`): controller 0's block with every
+/// bit inverted.
 pub fn guest_pattern(offset: u64) -> [u8; 4096] {
-    pattern(offset).map(|b| !b)
+    nvme_pattern::guest(offset)
 }
 
 /// The host's half of "data both ways": after the boot, the guest's blocks are in the image,
