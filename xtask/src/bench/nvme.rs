@@ -35,10 +35,16 @@ pub struct Options {
 /// The workloads in display order, as the guest names them.
 const WORKLOADS: [&str; 3] = ["randread-4k-qd1", "randread-4k-qd32", "seqread-128k-qd1"];
 
-/// One figure: (pair, workload, side) → (round, controller, value) in order; and the units.
+/// Which figures: (pair, workload, side).
+type Key = (String, String, String);
+
+/// One measurement: (round, controller, value).
+type Round = (u32, u32, f64);
+
+/// Every figure: (pair, workload, side) → rounds in order; and the units.
 #[derive(Default, Debug)]
 struct Figures {
-    values: BTreeMap<(String, String, String), Vec<(u32, u32, f64)>>,
+    values: BTreeMap<Key, Vec<Round>>,
     units: BTreeMap<String, String>,
 }
 
