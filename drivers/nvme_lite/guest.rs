@@ -1,7 +1,12 @@
-//! Suite `nvme_lite`: the NVMe controller every test boot has (QEMU `-device nvme`,
-//! `serial=rustnvme0`, a 64 MiB image: see `xtask/src/nvmedisk.rs`). Nothing else binds it in
-//! our initramfs (Debian's nvme.ko is a module we do not load), so `nvme_lite` binds by its
-//! class-code ID, and exposes namespace 1 as `/dev/nvme_lite0n1`.
+//! Suite `nvme_lite`: the NVMe controllers every test boot has (QEMU `-device nvme`,
+//! `serial=rustnvme0` and `rustnvme1`, 64 MiB images: see `xtask/src/nvmedisk.rs`). Nothing
+//! binds them until a test loads a driver (Debian's nvme.ko is in the initramfs but only the
+//! coexistence test loads it); controller 1 is reserved for the C driver (`driver_override`,
+//! see `guest/coexist.rs`), so `nvme_lite` binds controller 0 by its class-code ID, and exposes
+//! namespace 1 as `/dev/nvme_lite0n1`.
+
+#[path = "guest/coexist.rs"]
+mod coexist;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -18,9 +23,9 @@ const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite"
 const DISK: &str = "/dev/nvme_lite0n1";
 const SYSFS: &str = "/sys/block/nvme_lite0n1";
 /// The image the host attached: 64 MiB.
-const SIZE: u64 = 64 << 20;
-/// Where the host wrote [`host_pattern`] blocks (as `xtask/src/nvmedisk.rs`).
-const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+const SIZE: u64 = nvme_pattern::IMAGE_SIZE;
+/// Where the host wrote [`host_pattern`] blocks.
+const PATTERN_OFFSETS: [u64; 3] = nvme_pattern::HOST_OFFSETS;
 /// The disk's layout over the suite (as `xtask/src/nvmedisk.rs`): the ext4 test's file system
 /// covers the first 32 MiB and stays there for the host's e2fsck after the boot; the tests
 /// after it write only in the scratch area; [`guest_pattern`] blocks go at
@@ -32,7 +37,7 @@ const SCRATCH: [u64; 2] = [40 << 20, 52 << 20];
 const GUEST_PATTERN_AT: u64 = 48 << 20;
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 20] = [
+pub const TESTS: [TestCase; 21] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -42,6 +47,12 @@ pub const TESTS: [TestCase; 20] = [
     TestCase::new("one_queue_per_cpu_each_completes", one_queue_per_cpu)
         .timeout(Duration::from_secs(60)),
     TestCase::new("reads_host_pattern_o_direct", reads_host_pattern),
+    // Needs the host patterns of both images: before anything writes to the disks.
+    TestCase::new(
+        "c_nvme_beside_then_swapped_by_sysfs_bind",
+        coexist::c_driver_beside_then_swapped,
+    )
+    .timeout(Duration::from_secs(90)),
     TestCase::new("write_then_read_back_o_direct", write_then_read_back),
     TestCase::new(
         "unaligned_buffer_and_prp_list",
@@ -132,6 +143,7 @@ fn expect_line(lines: &[String], what: &str, pred: impl Fn(&str) -> bool) -> Tes
 }
 
 fn load_binds_and_identifies(ctx: &Ctx) -> TestResult {
+    coexist::reserve_controller_1()?;
     let lines = load_and_log(ctx)?;
     expect_line(&lines, "CAP/VS", |l| {
         l.contains("1b36:0010 NVMe 1.4.0, CAP=0x004008200f0107ff")
@@ -616,13 +628,15 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     unloaded
 }
 
-/// What the host wrote at `offset` (the same function as `xtask/src/nvmedisk.rs`).
+/// What the host wrote at `offset` of controller 0's image.
 fn host_pattern(offset: u64) -> Vec<u8> {
-    let mut b: Vec<u8> = (0..4096usize)
-        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a)
-        .collect();
-    b[..8].copy_from_slice(&offset.to_le_bytes());
-    b
+    host_pattern_of(0, offset)
+}
+
+/// What the host wrote at `offset` of controller `image`'s image (`crates/nvme-pattern`, which
+/// `xtask/src/nvmedisk.rs` writes the images with).
+fn host_pattern_of(image: usize, offset: u64) -> Vec<u8> {
+    nvme_pattern::host(image, offset).to_vec()
 }
 
 /// A buffer of `len` bytes starting `misalign` bytes past a page boundary (O_DIRECT needs
@@ -1045,7 +1059,8 @@ fn guest_pattern_for_host(_: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// What the guest writes at `offset` for the host: the host pattern with every bit inverted.
+/// What the guest writes at `offset` for the host: the host pattern with every bit inverted
+/// (`crates/nvme-pattern`, which the host checks the image with).
 fn guest_pattern(offset: u64) -> Vec<u8> {
-    host_pattern(offset).iter().map(|b| !b).collect()
+    nvme_pattern::guest(offset).to_vec()
 }

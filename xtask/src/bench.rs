@@ -10,6 +10,8 @@
 //! A benchmark, not a test: under TCG on shared cores only ratios within one boot mean
 //! anything, and nothing here passes or fails on a figure.
 
+pub mod nvme;
+
 use crate::kbuild::Built;
 use crate::kernel::Kernel;
 use crate::qemu::{self, Boot};

@@ -222,12 +222,15 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
 /// the architectures that want them (`None`: all): on arm64, `gpio_keys` (the `virt` power
 /// button on PL061 line 3) and `evdev` (its `/dev/input/eventN`); ext4 for the NVMe suite's
 /// file system (a module in Debian's kernels), with `crc32c_generic`, which ext4's metadata
-/// checksums request through the crypto API rather than as a module dependency.
+/// checksums request through the crypto API rather than as a module dependency; Debian's C
+/// NVMe driver `nvme` (the NVMe suite binds it to the second controller, then swaps; `cargo
+/// xtask bench nvme` measures against it).
 const STOCK_MODULES: &[(&str, Option<Arch>)] = &[
     ("gpio_keys", Some(Arch::Arm64)),
     ("evdev", Some(Arch::Arm64)),
     ("ext4", None),
     ("crc32c_generic", None),
+    ("nvme", None),
 ];
 
 /// The [`STOCK_MODULES`] for `kernel` and the modules they depend on (`modinfo -F depends`),
@@ -235,7 +238,7 @@ const STOCK_MODULES: &[(&str, Option<Arch>)] = &[
 /// build tree of a kernel built here (the debug kernel). A module the kernel has built in is
 /// not found and not needed. They go into the initramfs only; they are not ours, so no module
 /// check runs on them.
-fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
+pub fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
     let mut trees = vec![kernel.kdir.clone()];
     if let Some(root) = kernel
         .image

@@ -27,6 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Ctx, Failure, Process, TestResult};
+
+mod nvme;
 use crate::ktap;
 use crate::module;
 use crate::sys;
@@ -47,6 +49,10 @@ pub struct BenchConfig {
     pub capacity: usize,
     /// `gpio`: set+get round trips per round.
     pub iters: u32,
+    /// Milliseconds per measurement (`nvme`).
+    pub millis: u32,
+    /// The CPU the measuring thread runs on (`nvme`; default: wherever the scheduler puts it).
+    pub cpu: Option<usize>,
 }
 
 /// A way to move bytes from the writer to the reader.
@@ -67,7 +73,7 @@ impl Transport {
     }
 }
 
-fn emit(line: &str) {
+pub(crate) fn emit(line: &str) {
     ktap::emit(&format!("bench: {line}"));
 }
 
@@ -78,8 +84,9 @@ pub fn run(config: &BenchConfig, timeout_scale: u32) {
     let result = match config.name.as_str() {
         "chardev" => chardev(config, &ctx),
         "gpio" => crate::drivers::gpio_pl061::bench::run(config.rounds, config.iters, &ctx),
+        "nvme" => nvme::run(config, &ctx),
         other => Err(Failure::new(format!(
-            "unknown benchmark {other:?} (known: chardev, gpio)"
+            "unknown benchmark {other:?} (known: chardev, gpio, nvme)"
         ))),
     };
     match result {
