@@ -67,7 +67,7 @@ pub const TESTS: [TestCase; 21] = [
     TestCase::new("guest_pattern_for_the_host", guest_pattern_for_host),
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
-    TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
+    TestCase::new("twenty_load_unload_cycles", twenty_cycles).timeout(Duration::from_secs(240)),
     TestCase::new(
         "stuck_command_aborted_then_reset_then_io_works",
         stuck_command_aborted_then_reset,
@@ -205,8 +205,8 @@ fn unload(ctx: &Ctx) -> TestResult {
 }
 
 /// The controller comes back after each shutdown (disable, re-enable, identify again).
-fn ten_cycles(ctx: &Ctx) -> TestResult {
-    for i in 0..10 {
+fn twenty_cycles(ctx: &Ctx) -> TestResult {
+    for i in 0..20 {
         let lines = load_and_log(ctx).context(format!("cycle {i}"))?;
         expect_line(&lines, "Identify Namespace", |l| {
             l.contains("namespace 1: ")

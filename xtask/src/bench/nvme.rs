@@ -51,19 +51,21 @@ struct Figures {
 /// Runs the benchmark on `kernel`; prints its summary and returns the summary lines.
 pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>> {
     let arch = kernel.arch;
-    let mut modules: Vec<Built> = built
+    let modules: Vec<Built> = built
         .iter()
         .filter(|b| b.name == "nvme_lite")
         .cloned()
         .collect();
-    let stock = crate::testrun::stock_modules(kernel)?;
-    if !stock.iter().any(|b| b.name == "nvme") {
+    // The initramfs brings the stock modules; the C driver must be among them.
+    if !crate::testrun::stock_modules(kernel)?
+        .iter()
+        .any(|b| b.name == "nvme")
+    {
         return Err(format!("{}: Debian's nvme.ko not found", kernel.label));
     }
-    modules.extend(stock);
     let runner = crate::testrun::build_guest(arch)?;
     let label = format!("{}-bench", kernel.label);
-    let initrd = crate::testrun::initramfs(arch, &label, &modules, &runner)?;
+    let initrd = crate::testrun::initramfs(kernel, &label, &modules, &runner)?;
     let image = crate::testrun::boot_image(kernel)?;
     let dir = util::root().join("target/qemu").join(&label);
     let log = dir.join("nvme.log");
