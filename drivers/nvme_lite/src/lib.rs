@@ -11,14 +11,18 @@
 //! flight), delete the I/O queues, shut the controller down (CC.SHN, waiting for CSTS.SHST),
 //! then free interrupts, DMA memory and BAR0, in that order.
 //!
+//! Each controller also gets `/dev/nvme-lite<N>`, the node nvme-cli talks to (admin
+//! passthrough of read-only commands, `passthru.rs`); `remove` deregisters it first.
+//!
 //! Reading order: `regs.rs` (registers), `spec.rs` (commands, Identify pages), `queue.rs` (the
 //! polled admin queue), this file (probe, enable, identify, queues, remove), `io.rs` (the I/O
-//! path and the interrupt handler).
+//! path and the interrupt handler), `passthru.rs` (the admin queue after probe, nvme-cli).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 mod io;
+mod passthru;
 mod queue;
 mod regs;
 mod spec;
@@ -31,6 +35,7 @@ use kernel::pci::{self, Bar, IrqKinds, IrqVectors};
 use kernel::prelude::*;
 use kernel::sync::atomic::{AtomicU32, Ordering};
 use kernel::time::{msleep, Instant};
+use passthru::Admin;
 use queue::QueuePair;
 use regs::{Cap, Cc, Csts};
 use spec::{admin_opcode, cns, feature, Command, IdentifyController, IdentifyNamespace};
@@ -65,14 +70,18 @@ struct Identity {
     lba_shift: u32,
 }
 
-/// One bound controller. `remove` takes the disk down, deletes the I/O queues and shuts the
+/// One bound controller. `remove` deregisters `/dev/nvme-lite<N>`, takes the disk down,
+/// deletes the I/O queues, takes the admin queue back from the node's files and shuts the
 /// controller down; then the fields drop in order: interrupt handlers and vectors, the I/O
-/// queue's DMA memory, the admin queue's, and BAR0 last.
+/// queue's DMA memory, and BAR0 last.
 struct Controller {
+    node: Option<miscdev::Registration<Admin>>,
     disk: Option<GenDisk<NvmeLite>>,
     _irqs: IrqVectors<IoQueue>,
     io: Arc<IoQueue>,
-    admin: QueuePair,
+    /// The admin queue (after probe: shared with the node's open files, which lose it on
+    /// removal).
+    admin: Arc<Admin>,
     bar: Arc<Bar0>,
     dev: GenericDevice,
     io_queues_live: bool,
@@ -120,6 +129,7 @@ impl pci::Driver for NvmeLite {
             );
             return Err(ENODEV);
         }
+        let shared_admin = Admin::new(Gfp::KERNEL)?;
         let mut admin = QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?;
         disable(&bar, &dev, cap)?;
         enable(&bar, &dev, cap, &admin)?;
@@ -163,20 +173,26 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         };
+        let mdts_bytes = match id.mdts {
+            0 => 0,
+            m => 4096u64.checked_shl(m.into()).unwrap_or(0),
+        };
+        let max_transfer = match mdts_bytes {
+            0 => MAX_TRANSFER,
+            m => m.min(MAX_TRANSFER),
+        };
+        shared_admin.install(admin, bar.clone(), dev.clone(), mdts_bytes);
         let mut ctrl = Controller {
+            node: None,
             disk: None,
             _irqs: irqs,
             io,
-            admin,
+            admin: shared_admin,
             bar,
             dev,
             io_queues_live: true,
         };
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
-        let max_transfer = match id.mdts {
-            0 => MAX_TRANSFER,
-            m => (4096u64 << m).min(MAX_TRANSFER),
-        };
         let params = DiskParams {
             capacity_sectors,
             logical_block_size: 1 << id.lba_shift,
@@ -199,7 +215,17 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         }
-        pr_info!("{}: disk nvme_lite{instance}n1\n", ctrl.dev.name());
+        match passthru::register(&ctrl.admin, instance) {
+            Ok(node) => ctrl.node = Some(node),
+            Err(e) => {
+                ctrl.quiesce();
+                return Err(e);
+            }
+        }
+        pr_info!(
+            "{}: disk nvme_lite{instance}n1, admin node nvme-lite{instance}\n",
+            ctrl.dev.name()
+        );
         Ok(ctrl)
     }
 
@@ -216,7 +242,11 @@ impl Controller {
     /// If the controller is gone (surprise removal: CSTS reads all-ones, as `nvme_remove()`
     /// checks with `pci_device_is_present()`), requests in flight and new ones fail at once and
     /// nothing further touches its registers.
+    ///
+    /// First of all `/dev/nvme-lite<N>` goes (no new opens; files still open get `ENODEV` once
+    /// the admin queue is revoked).
     fn quiesce(&mut self) {
+        drop(self.node.take());
         if self.bar.read32::<{ regs::CSTS }>() == u32::MAX {
             pr_warn!(
                 "{}: device gone (CSTS reads all-ones): failing I/O\n",
@@ -225,6 +255,7 @@ impl Controller {
             self.io.kill();
             drop(self.disk.take());
             self.io_queues_live = false;
+            drop(self.admin.revoke());
             return;
         }
         drop(self.disk.take());
@@ -239,12 +270,24 @@ impl Controller {
                     ..Default::default()
                 };
                 cmd.cdw10.set(1);
-                if let Err(e) = self.admin.execute_polled(&self.bar, cmd, ADMIN_TIMEOUT_MS) {
+                if let Err(e) = self.admin.execute(cmd, ADMIN_TIMEOUT_MS) {
                     pr_err!("{}: {what} failed: {e:?}\n", self.dev.name());
                 }
             }
         }
+        // Waits for a passthrough command in flight (bounded by its timeout).
+        let admin = self.admin.revoke();
         shutdown(&self.bar, &self.dev);
+        drop(admin);
+    }
+}
+
+impl Drop for Controller {
+    /// Whatever path got here, the admin queue's memory goes with the binding, even if a file
+    /// of the node still holds the `Admin` (a no-op after `quiesce`).
+    fn drop(&mut self) {
+        drop(self.node.take());
+        drop(self.admin.revoke());
     }
 }
 
