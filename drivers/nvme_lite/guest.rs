@@ -14,6 +14,9 @@ use crate::harness::{
 use crate::kmsg::Kmsg;
 use crate::ktap;
 
+#[path = "guest_passthru.rs"]
+mod passthru;
+
 const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite");
 const DISK: &str = "/dev/nvme_lite0n1";
 const SYSFS: &str = "/sys/block/nvme_lite0n1";
@@ -23,7 +26,7 @@ const SIZE: u64 = 64 << 20;
 const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 15] = [
+pub const TESTS: [TestCase; 22] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -42,6 +45,29 @@ pub const TESTS: [TestCase; 15] = [
     TestCase::new("io_past_the_end_fails_cleanly", io_past_the_end),
     TestCase::new("mke2fs_then_e2fsck_is_clean", mke2fs_then_e2fsck)
         .timeout(Duration::from_secs(60)),
+    TestCase::new(
+        "admin_node_is_a_misc_device",
+        passthru::node_is_a_misc_device,
+    ),
+    TestCase::new(
+        "admin_identify_via_admin_cmd",
+        passthru::identify_via_admin_cmd,
+    ),
+    TestCase::new(
+        "admin_get_log_page_and_features",
+        passthru::get_log_page_and_features,
+    ),
+    TestCase::new(
+        "admin_controller_errors_are_positive_status",
+        passthru::controller_errors_are_positive_status,
+    ),
+    TestCase::new("admin_rejects_bad_commands", passthru::rejects_bad_commands),
+    TestCase::new("admin_needs_cap_sys_admin", passthru::needs_cap_sys_admin),
+    TestCase::new(
+        "admin_node_follows_the_binding",
+        passthru::node_follows_the_binding,
+    )
+    .timeout(Duration::from_secs(60)),
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
     TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
