@@ -221,7 +221,11 @@ impl Admin {
     }
 
     /// Runs one of the driver's own admin commands (`ENODEV` once revoked).
-    pub fn execute(&self, cmd: Command, timeout_ms: u64) -> core::result::Result<u32, CommandError> {
+    pub fn execute(
+        &self,
+        cmd: Command,
+        timeout_ms: u64,
+    ) -> core::result::Result<u32, CommandError> {
         let mut live = self.live.lock();
         let live = live.as_mut().ok_or(CommandError::Other(ENODEV))?;
         live.queue.execute_polled(&live.bar, cmd, timeout_ms)
@@ -275,10 +279,7 @@ impl Admin {
             let bounce = Bounce::new(&live.dev, len)?;
             let mut cmd = req.cmd;
             bounce.set_prps(&mut cmd);
-            match live
-                .queue
-                .execute_polled(&live.bar, cmd, ADMIN_TIMEOUT_MS)
-            {
+            match live.queue.execute_polled(&live.bar, cmd, ADMIN_TIMEOUT_MS) {
                 Ok(result) => {
                     bounce.data.read_into(0, &mut data)?;
                     (0, result)
