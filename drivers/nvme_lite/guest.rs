@@ -284,6 +284,7 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     DRIVER.load(ctx, "")?;
     devtest::wait_for_node(ctx, DISK, true)?;
     let f = open_direct(true)?;
+    let admin_node = passthru::open_before_removal(ctx)?;
     let io = std::thread::spawn(move || -> Result<(u64, String), String> {
         let start = std::time::Instant::now();
         let mut w = Aligned::new(65536, 0);
@@ -318,6 +319,8 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     devtest::host_request("device_del nvme0")?;
     let outcome = io.join();
     let gone = devtest::wait_for_node(ctx, DISK, false);
+    let admin_gone = passthru::expect_gone_after_removal(ctx, &admin_node);
+    drop(admin_node);
     // After the unload: `remove` logs "removed" once it has finished.
     let unloaded = DRIVER.unload_cleanly(ctx);
     let lines = devtest::log_since(&mut kmsg)?;
@@ -327,6 +330,7 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
         Err(_) => return Err(crate::harness::Failure::new("the I/O thread panicked")),
     }
     gone?;
+    admin_gone?;
     expect_line(&lines, "removed", |l| {
         l.starts_with("nvme_lite: ") && l.contains(": removed")
     })?;

@@ -413,19 +413,44 @@ pub fn needs_cap_sys_admin(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// The node's lifetime is the binding's: a descriptor held across a sysfs unbind gets
-/// `ENODEV` (the admin queue is gone with the controller), the node disappears with the disk,
-/// binding again creates the next controller's node (`nvme-lite1`) which answers, and after
-/// rmmod no node is left. The module is loaded again at the end (instance 0 again).
+/// The node's lifetime is the binding's: while a thread sends Identify after Identify on a
+/// descriptor, the function is unbound through sysfs; the thread's commands succeed until they
+/// fail with `ENODEV` (never another error: a command in flight finishes before the admin
+/// queue goes), the node disappears with the disk, binding again creates the next
+/// controller's node (`nvme-lite1`) which answers, and after rmmod no node is left. The module
+/// is loaded again at the end (instance 0 again).
 pub fn node_follows_the_binding(ctx: &Ctx) -> TestResult {
     let bdf = bound_function()?;
     let f = open_node(NODE)?;
     let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
     kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    let hammer = {
+        let f = f.try_clone().context("dup")?;
+        std::thread::spawn(move || -> Result<u32, String> {
+            let mut page = vec![0u8; 4096];
+            let start = std::time::Instant::now();
+            let mut ok = 0;
+            while start.elapsed() < Duration::from_secs(20) {
+                match admin(&f, &identify_ctrl(), &mut page) {
+                    Ok((0, _)) => ok += 1,
+                    Ok((status, _)) => return Err(format!("Identify {ok}: status {status:#x}")),
+                    Err(e) if e == Errno(libc::ENODEV) => return Ok(ok),
+                    Err(e) => return Err(format!("Identify {ok}: {e}")),
+                }
+            }
+            Err(format!("{ok} Identify commands in 20 s and no ENODEV"))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
     let unbind = format!("{}/unbind", DRIVER.node);
     std::fs::write(&unbind, &bdf).context(format!("write {bdf} to {unbind}"))?;
     devtest::wait_for_node(ctx, NODE, false)?;
     devtest::wait_for_node(ctx, DISK, false)?;
+    match hammer.join() {
+        Ok(Ok(n)) => ensure!(n > 0, "no Identify succeeded before the unbind"),
+        Ok(Err(e)) => return Err(crate::harness::Failure::new(e)),
+        Err(_) => return Err(crate::harness::Failure::new("the Identify thread panicked")),
+    }
     let mut page = vec![0u8; 4096];
     expect_errno(
         admin(&f, &identify_ctrl(), &mut page),
@@ -483,4 +508,22 @@ fn bound_function() -> TestResult<String> {
         "PCI functions bound to nvme_lite ({bound:?})"
     );
     Ok(bound[0].clone())
+}
+
+/// For the surprise-removal test: the admin node (created right after the disk), opened
+/// before the controller goes.
+pub fn open_before_removal(ctx: &Ctx) -> TestResult<File> {
+    devtest::wait_for_node(ctx, NODE, true)?;
+    open_node(NODE)
+}
+
+/// After a surprise removal: the node is gone and the descriptor opened before gets `ENODEV`.
+pub fn expect_gone_after_removal(ctx: &Ctx, f: &File) -> TestResult {
+    devtest::wait_for_node(ctx, NODE, false)?;
+    let mut page = vec![0u8; 4096];
+    expect_errno(
+        admin(f, &identify_ctrl(), &mut page),
+        Errno(libc::ENODEV),
+        "ADMIN_CMD after the surprise removal",
+    )
 }

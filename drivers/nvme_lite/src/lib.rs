@@ -75,7 +75,7 @@ struct Identity {
 /// controller down; then the fields drop in order: interrupt handlers and vectors, the I/O
 /// queue's DMA memory, and BAR0 last.
 struct Controller {
-    node: Option<miscdev::Registration<Admin>>,
+    node: Option<passthru::Node>,
     disk: Option<GenDisk<NvmeLite>>,
     _irqs: IrqVectors<IoQueue>,
     io: Arc<IoQueue>,

@@ -45,11 +45,12 @@
 //!
 //! # Removal
 //!
-//! On unbind (rmmod, sysfs, surprise removal) `remove` first deregisters the node (no new
-//! opens), then [`Admin::revoke`] takes the queue out of the mutex, waiting for a passthrough
-//! command in flight (bounded by the admin timeout, never by user space). Files still open keep
-//! the `Admin` alive but find it empty: every ioctl fails with `ENODEV`, and nothing of the
-//! device (registers, DMA memory) is reachable from them.
+//! On unbind (rmmod, sysfs, surprise removal) `remove` first drops the [`Node`]: it shuts
+//! user space out (a passthrough command in flight finishes first, bounded by the admin
+//! timeout, never by user space; every later one fails with `ENODEV`), then deregisters the
+//! node (no new opens). Once the driver's own last commands are done, [`Admin::revoke`] takes
+//! the queue out of the mutex. Files still open keep the `Admin` alive but find it empty:
+//! nothing of the device (registers, DMA memory) is reachable from them.
 
 use crate::queue::{CommandError, QueuePair};
 use crate::spec::{admin_opcode, Command};
@@ -175,6 +176,8 @@ struct Live {
     dev: DeviceRef,
     /// The largest passthrough transfer (min of [`MAX_DATA`] and MDTS).
     max_data: usize,
+    /// User space is shut out (the node is going): passthrough fails with `ENODEV`.
+    closed: bool,
     /// The buffer of a passthrough command that timed out: the controller may still write it,
     /// so it is kept until the controller is shut down; no passthrough runs after that.
     stuck: Option<Bounce>,
@@ -216,6 +219,7 @@ impl Admin {
             bar,
             dev,
             max_data,
+            closed: false,
             stuck: None,
         });
     }
@@ -270,6 +274,9 @@ impl Admin {
         let (status, result) = {
             let mut live = self.live.lock_interruptible()?;
             let live = live.as_mut().ok_or(ENODEV)?;
+            if live.closed {
+                return Err(ENODEV);
+            }
             if live.stuck.is_some() {
                 return Err(EIO);
             }
@@ -381,11 +388,30 @@ fn write_result<T: IntoBytes + Immutable>(addr: usize, value: T) -> Result {
     UserSlice::new(addr, size_of::<T>()).writer().write(&value)
 }
 
+/// `/dev/nvme-lite<N>` while it exists. Dropping it shuts user space out of the admin queue
+/// (waiting for a passthrough command in flight), then removes the node: once the node is
+/// gone, no passthrough command runs or will run.
+pub struct Node {
+    reg: Option<miscdev::Registration<Admin>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(reg) = self.reg.take() {
+            if let Some(live) = reg.device().live.lock().as_mut() {
+                live.closed = true;
+            }
+            drop(reg);
+        }
+    }
+}
+
 /// Registers `/dev/nvme-lite<instance>` for `admin`.
-pub fn register(admin: &Arc<Admin>, instance: u32) -> Result<miscdev::Registration<Admin>> {
-    miscdev::Registration::register_fmt(
+pub fn register(admin: &Arc<Admin>, instance: u32) -> Result<Node> {
+    let reg = miscdev::Registration::register_fmt(
         format_args!("nvme-lite{instance}"),
         admin.clone(),
         Gfp::KERNEL,
-    )
+    )?;
+    Ok(Node { reg: Some(reg) })
 }
