@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use super::{DISK, DRIVER, SIZE};
+use super::{run_tool, DISK, DRIVER, SIZE};
 use crate::devtest;
 use crate::harness::{ensure, ensure_eq, expect_errno, Context, Ctx, Process, TestResult};
 use crate::kmsg::Kmsg;
@@ -526,4 +526,68 @@ pub fn expect_gone_after_removal(ctx: &Ctx, f: &File) -> TestResult {
         Errno(libc::ENODEV),
         "ADMIN_CMD after the surprise removal",
     )
+}
+
+/// Debian's nvme-cli (in the initramfs with its libraries).
+const NVME: &str = "/usr/sbin/nvme";
+
+/// `key : value` lines of nvme-cli's normal output, keys and values trimmed.
+fn fields(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], key: &str, text: &str) -> TestResult<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| crate::harness::Failure::new(format!("no `{key}` line in:\n{text}")))
+}
+
+/// `nvme id-ctrl /dev/nvme-lite0` prints the controller QEMU was given: PCI vendor 0x1b36,
+/// serial `rustnvme0`, model `QEMU NVMe Ctrl`, and the firmware revision the driver logged at
+/// probe (read here with a raw Identify).
+pub fn nvme_cli_id_ctrl(_: &Ctx) -> TestResult {
+    let text = run_tool(NVME, &["id-ctrl", NODE])?;
+    let f = fields(&text);
+    ensure_eq!(field(&f, "vid", &text)?, "0x1b36", "vid");
+    ensure_eq!(field(&f, "sn", &text)?, "rustnvme0", "sn");
+    ensure_eq!(field(&f, "mn", &text)?, "QEMU NVMe Ctrl", "mn");
+    let node = open_node(NODE)?;
+    let mut page = vec![0u8; 4096];
+    admin(&node, &identify_ctrl(), &mut page).context("Identify")?;
+    ensure_eq!(field(&f, "fr", &text)?, ascii(&page[64..72]), "fr");
+    Ok(())
+}
+
+/// `nvme smart-log /dev/nvme-lite0` prints the SMART / Health log: no critical warning, and
+/// the same host read command count as a raw Get Log Page sent right before (no I/O between).
+pub fn nvme_cli_smart_log(_: &Ctx) -> TestResult {
+    let node = open_node(NODE)?;
+    let mut log = vec![0u8; 512];
+    let smart = Cmd {
+        opcode: GET_LOG_PAGE,
+        nsid: 0xffff_ffff,
+        cdw10: (127 << 16) | 0x02,
+        ..Default::default()
+    };
+    admin(&node, &smart, &mut log).context("Get Log Page (SMART)")?;
+    let host_reads = u64::from_le_bytes(log[64..72].try_into().unwrap());
+    let text = run_tool(NVME, &["smart-log", NODE])?;
+    let f = fields(&text);
+    ensure_eq!(
+        field(&f, "critical_warning", &text)?,
+        "0",
+        "critical_warning"
+    );
+    let printed: String = field(&f, "host_read_commands", &text)?
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    ensure_eq!(printed, host_reads.to_string(), "host_read_commands");
+    ensure!(host_reads > 0, "host_read_commands is 0");
+    Ok(())
 }

@@ -40,6 +40,14 @@ impl Arch {
         }
     }
 
+    /// Debian's multiarch triplet: the library directories (`/lib/<triplet>`).
+    pub fn multiarch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-linux-gnu",
+            Arch::Arm64 => "aarch64-linux-gnu",
+        }
+    }
+
     /// Kbuild's `ARCH=`.
     pub fn kbuild(self) -> &'static str {
         match self {

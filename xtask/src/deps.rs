@@ -32,6 +32,8 @@ fn needs(arch: Arch, debug_kernel: bool) -> Vec<Need> {
         need("xz-utils", "/usr/bin/xz"),
         need("binutils", "/usr/bin/readelf"),
         need("libelf1", "/usr/lib/x86_64-linux-gnu/libelf.so.1"),
+        // e2fsck on the NVMe image after a boot: the guest's file system, checked by the host.
+        need("e2fsprogs", "/usr/sbin/e2fsck"),
     ];
     if debug_kernel {
         // Building a kernel (the debug kernel) needs more than building modules.
@@ -175,25 +177,40 @@ fn ensure_foreign_arch(arch: &str) -> Result {
 /// `target/debs/` (not installed): e.g. the arm64 busybox for arm64 guests. `package` may name
 /// a release (`gpiod:arm64/bookworm`), as `apt-get download` reads it.
 pub fn file_from_package(package: &str, path: &str) -> Result<std::path::PathBuf> {
-    let dir = util::root()
-        .join("target/debs")
-        .join(package.replace([':', '/'], "_"));
-    let file = dir.join(path.trim_start_matches('/'));
-    if file.exists() {
-        return Ok(file);
-    }
-    util::step(&format!("fetching {package}"));
-    let dl = dir.join("download");
-    util::mkdir(&dl)?;
-    util::run(cmd("apt-get", ["download", "-q", package]).current_dir(&dl))?;
-    for deb in std::fs::read_dir(&dl).map_err(|e| e.to_string())?.flatten() {
-        util::run(cmd("dpkg-deb", ["-x"]).arg(deb.path()).arg(&dir))?;
-    }
+    let file = unpack_package(package)?.join(path.trim_start_matches('/'));
     if file.exists() {
         Ok(file)
     } else {
         Err(format!("{package} has no {path}"))
     }
+}
+
+/// Downloads `package` (as [`file_from_package`] names it) and unpacks it under
+/// `target/debs/`, once; returns the directory it was unpacked in.
+pub fn unpack_package(package: &str) -> Result<std::path::PathBuf> {
+    let dir = util::root()
+        .join("target/debs")
+        .join(package.replace([':', '/'], "_"));
+    let stamp = dir.join(".unpacked");
+    if stamp.exists() {
+        return Ok(dir);
+    }
+    util::step(&format!("fetching {package}"));
+    let dl = dir.join("download");
+    util::mkdir(&dl)?;
+    // As root, apt would fetch as `_apt`, which cannot write here: it warns and falls back.
+    util::run(
+        cmd(
+            "apt-get",
+            ["download", "-q", "-o", "APT::Sandbox::User=root", package],
+        )
+        .current_dir(&dl),
+    )?;
+    for deb in std::fs::read_dir(&dl).map_err(|e| e.to_string())?.flatten() {
+        util::run(cmd("dpkg-deb", ["-x"]).arg(deb.path()).arg(&dir))?;
+    }
+    util::write(&stamp, package)?;
+    Ok(dir)
 }
 
 /// Downloads the current version of a Debian package into `target/kernel/downloads/` (kept

@@ -6,6 +6,7 @@ mod bench;
 mod cpio;
 mod debugkernel;
 mod deps;
+mod guesttools;
 mod kbuild;
 mod kernel;
 mod ktap;

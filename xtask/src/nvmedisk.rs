@@ -5,7 +5,6 @@
 //! On arm64 `virt` the controller sits at a fixed slot (`addr=0x10`) on `pcie.0`.
 
 use crate::arch::Arch;
-use crate::cpio::Cpio;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -26,6 +25,58 @@ pub fn pattern(offset: u64) -> [u8; 4096] {
     }
     b[..8].copy_from_slice(&offset.to_le_bytes());
     b
+}
+
+/// Where the guest suite writes its pattern for the host (`guest_pattern_for_the_host`): 1 MiB
+/// of [`guest_pattern`] blocks. The suite's layout: its ext4 file system covers the first
+/// 32 MiB; tests after it write only at 40..48 and 52..60 MiB.
+pub const GUEST_PATTERN: std::ops::Range<u64> = (48 << 20)..(49 << 20);
+
+/// What the guest writes at `offset`: [`pattern`] with every bit inverted.
+pub fn guest_pattern(offset: u64) -> [u8; 4096] {
+    pattern(offset).map(|b| !b)
+}
+
+/// The host's half of "data both ways": after the boot, the guest's blocks are in the image,
+/// byte-exact.
+pub fn check_guest_pattern(image: &Path) -> Result<(), String> {
+    let data = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
+    let mut bad = Vec::new();
+    for off in GUEST_PATTERN.step_by(4096) {
+        let block = data
+            .get(off as usize..off as usize + 4096)
+            .unwrap_or_default();
+        if block != guest_pattern(off) {
+            bad.push(off);
+        }
+    }
+    match bad.as_slice() {
+        [] => Ok(()),
+        [first, ..] => Err(format!(
+            "{} of 256 blocks at 48 MiB differ from the guest's pattern (first at {first})",
+            bad.len()
+        )),
+    }
+}
+
+/// The host's e2fsck (forced, read-only) on the file system the guest made and filled.
+pub fn check_file_system(image: &Path) -> Result<(), String> {
+    let out = std::process::Command::new("e2fsck")
+        .args(["-f", "-n"])
+        .arg(image)
+        .output()
+        .map_err(|e| format!("e2fsck: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() && text.contains("rustnvme: ") {
+        Ok(())
+    } else {
+        Err(format!(
+            "e2fsck -f -n {} ({}):\n{text}",
+            image.display(),
+            out.status
+        ))
+    }
 }
 
 /// Creates (or truncates) the image at `path` and returns the QEMU arguments that attach it.
@@ -55,21 +106,6 @@ pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
     ])
 }
 
-/// What the `nvme_lite` guest suite uses to put a file system on the disk and check it:
-/// busybox's `mke2fs` (an applet link) and Debian's statically linked `e2fsck`
-/// (`e2fsck-static`, downloaded for the guest's architecture).
-pub fn add_guest_tools(arch: Arch, cpio: &mut Cpio) -> crate::util::Result<()> {
-    cpio.symlink("bin/mke2fs", "busybox");
-    let package = match arch {
-        Arch::X86_64 => "e2fsck-static:amd64",
-        Arch::Arm64 => "e2fsck-static:arm64",
-    };
-    let e2fsck = crate::deps::file_from_package(package, "sbin/e2fsck.static")?;
-    let bytes = std::fs::read(&e2fsck).map_err(|e| format!("{}: {e}", e2fsck.display()))?;
-    cpio.file("bin/e2fsck", 0o755, &bytes);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +121,16 @@ mod tests {
             assert_eq!(data[off as usize..off as usize + 4096], pattern(off));
         }
         assert!(args[3].ends_with("addr=0x10"));
+        assert!(check_guest_pattern(&img)
+            .unwrap_err()
+            .starts_with("256 of 256 blocks"));
+        let mut data = data;
+        for off in GUEST_PATTERN.step_by(4096) {
+            data[off as usize..off as usize + 4096].copy_from_slice(&guest_pattern(off));
+        }
+        std::fs::write(&img, &data).unwrap();
+        check_guest_pattern(&img).unwrap();
+        assert!(check_file_system(&img).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::arch::Arch;
 use crate::cpio::Cpio;
+use crate::guesttools;
 use crate::kbuild::Built;
 use crate::kernel::Kernel;
 use crate::ktap::{self, Outcome};
@@ -147,42 +148,8 @@ fn busybox(arch: Arch) -> Result<PathBuf> {
     }
 }
 
-/// Debian's own libgpiod tools (bookworm's 1.6: v1 command lines) for the arm64 guest, whose
-/// `virt` machine has a PL061, and what they load: `(package, path in the package, path in the
-/// initramfs)`. Debian's ld.so searches the multiarch directories without an `ld.so.cache`.
-const GPIOD_FILES: &[(&str, &str, &str)] = &[
-    (
-        "gpiod:arm64/bookworm",
-        "usr/bin/gpiodetect",
-        "usr/bin/gpiodetect",
-    ),
-    (
-        "gpiod:arm64/bookworm",
-        "usr/bin/gpioinfo",
-        "usr/bin/gpioinfo",
-    ),
-    ("gpiod:arm64/bookworm", "usr/bin/gpioget", "usr/bin/gpioget"),
-    ("gpiod:arm64/bookworm", "usr/bin/gpioset", "usr/bin/gpioset"),
-    ("gpiod:arm64/bookworm", "usr/bin/gpiomon", "usr/bin/gpiomon"),
-    (
-        "libgpiod2:arm64/bookworm",
-        "usr/lib/aarch64-linux-gnu/libgpiod.so.2",
-        "usr/lib/aarch64-linux-gnu/libgpiod.so.2",
-    ),
-    (
-        "libc6:arm64",
-        "lib/aarch64-linux-gnu/libc.so.6",
-        "lib/aarch64-linux-gnu/libc.so.6",
-    ),
-    (
-        "libc6:arm64",
-        "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
-        "lib/ld-linux-aarch64.so.1",
-    ),
-];
-
-/// Writes the initramfs: `/init` (the runner), busybox, the modules (and on arm64, the gpiod
-/// tools).
+/// Writes the initramfs: `/init` (the runner), busybox, the modules, and the Debian tools the
+/// suites use ([`guesttools::TOOLS`]).
 pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> Result<PathBuf> {
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
@@ -195,22 +162,13 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
     c.file("bin/busybox", 0o755, &read(&bb)?);
     for applet in [
         "sh", "ls", "cat", "dmesg", "insmod", "rmmod", "lsmod", "mount", "poweroff", "dd", "grep",
-        "head", "tail", "echo", "ps", "kill", "sleep",
+        "head", "tail", "echo", "ps", "kill", "sleep", "umount",
     ] {
         c.symlink(&format!("bin/{applet}"), "busybox");
     }
-    nvmedisk::add_guest_tools(arch, &mut c)?;
+    guesttools::add(arch, &mut c)?;
     for m in modules {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
-    }
-    if arch == Arch::Arm64 {
-        for (package, from, to) in GPIOD_FILES {
-            let file = crate::deps::file_from_package(package, from)?;
-            // Programs and the dynamic loader (the kernel execs it) are executable.
-            let exec = to.starts_with("usr/bin/") || to.contains("/ld-linux");
-            let mode = if exec { 0o755 } else { 0o644 };
-            c.file(to, mode, &read(&file)?);
-        }
     }
     let path = run_dir(label).join("initramfs.cpio");
     util::write(&path, c.finish())?;
@@ -239,41 +197,84 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
     }
 }
 
-/// The kernel's own modules that driver suites use as consumers, where the kernel ships them
-/// (Debian's package tree next to the image): on arm64, `gpio_keys` (the `virt` power button
-/// on PL061 line 3) and `evdev` (its `/dev/input/eventN`). Neither has module dependencies.
-/// They go into the initramfs only; they are not ours, so no module check runs on them. A
-/// kernel built here (the debug kernel) has them in its build tree instead.
-fn stock_modules(kernel: &Kernel) -> Vec<Built> {
-    if kernel.arch != Arch::Arm64 {
-        return Vec::new();
-    }
+/// The kernel's own modules that driver suites load (`module::load_stock` in the guest), and
+/// the architectures that want them (`None`: all): on arm64, `gpio_keys` (the `virt` power
+/// button on PL061 line 3) and `evdev` (its `/dev/input/eventN`); ext4 for the NVMe suite's
+/// file system (a module in Debian's kernels), with `crc32c_generic`, which ext4's metadata
+/// checksums request through the crypto API rather than as a module dependency.
+const STOCK_MODULES: &[(&str, Option<Arch>)] = &[
+    ("gpio_keys", Some(Arch::Arm64)),
+    ("evdev", Some(Arch::Arm64)),
+    ("ext4", None),
+    ("crc32c_generic", None),
+];
+
+/// The [`STOCK_MODULES`] for `kernel` and the modules they depend on (`modinfo -F depends`),
+/// where the kernel ships them as modules: Debian's package tree next to the image, or the
+/// build tree of a kernel built here (the debug kernel). A module the kernel has built in is
+/// not found and not needed. They go into the initramfs only; they are not ours, so no module
+/// check runs on them.
+fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
     let mut trees = vec![kernel.kdir.clone()];
     if let Some(root) = kernel
         .image
         .as_ref()
         .and_then(|i| i.parent()?.parent().map(Path::to_path_buf))
     {
-        trees.insert(
-            0,
-            root.join("lib/modules")
-                .join(&kernel.release)
-                .join("kernel"),
-        );
+        let tree = root
+            .join("lib/modules")
+            .join(&kernel.release)
+            .join("kernel");
+        if tree.is_dir() {
+            trees = vec![tree];
+        }
     }
-    [
-        ("gpio_keys", "drivers/input/keyboard/gpio_keys.ko"),
-        ("evdev", "drivers/input/evdev.ko"),
-    ]
-    .into_iter()
-    .filter_map(|(name, path)| {
-        let ko = trees.iter().map(|t| t.join(path)).find(|p| p.is_file())?;
-        Some(Built {
-            name: name.to_string(),
-            ko,
-        })
-    })
-    .collect()
+    let mut found: Vec<Built> = Vec::new();
+    let mut wanted: Vec<String> = STOCK_MODULES
+        .iter()
+        .filter(|(_, arch)| arch.is_none_or(|a| a == kernel.arch))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    while let Some(name) = wanted.pop() {
+        if found.iter().any(|b| b.name == name) {
+            continue;
+        }
+        let Some(ko) = trees.iter().find_map(|t| find_module(t, &name)) else {
+            continue;
+        };
+        let depends = util::output(cmd("modinfo", ["-F", "depends"]).arg(&ko))?;
+        wanted.extend(
+            depends
+                .trim()
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(|d| d.replace('-', "_")),
+        );
+        found.push(Built { name, ko });
+    }
+    Ok(found)
+}
+
+/// The file of module `name` (`-` and `_` are the same in module names) under `dir`.
+fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let path = entry.path();
+            let file_type = entry.file_type().ok()?;
+            if file_type.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "ko")
+                && path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| s.replace('-', "_") == name)
+            {
+                return Some(path);
+            }
+        }
+    }
+    None
 }
 
 /// Runs the QEMU tests of one architecture; returns one record per test.
@@ -284,7 +285,7 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let mut records = ko_checks(kernel, label, modules);
     let runner = build_guest(arch)?;
     let mut files = modules.to_vec();
-    files.extend(stock_modules(kernel));
+    files.extend(stock_modules(kernel)?);
     let initrd = initramfs(arch, label, &files, &runner)?;
     let image = boot_image(kernel)?;
     let boot = |name: &str, suites: &str, timeout: u32| {
@@ -333,6 +334,23 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     ));
     if kmemleak {
         records.push(kmemleak_check(label, &main.serial, modules));
+    }
+    if suites.iter().any(|s| s == "nvme_lite") {
+        // The host's half of the NVMe suite: what the guest left in the image.
+        let image = run_dir(label).join("main-nvme.img");
+        for (name, check) in [
+            (
+                "nvme_lite.host_finds_guest_pattern",
+                nvmedisk::check_guest_pattern(&image),
+            ),
+            (
+                "nvme_lite.host_e2fsck_clean",
+                nvmedisk::check_file_system(&image),
+            ),
+        ] {
+            let notes = check.err().into_iter().collect::<Vec<_>>();
+            records.push(Record::new(label, name, notes.is_empty(), notes));
+        }
     }
 
     let panic = boot("panic", "panic", 120)?;

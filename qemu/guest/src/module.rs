@@ -80,6 +80,73 @@ pub fn unload_retrying(name: &str, timeout: Duration) -> SysResult<()> {
     }
 }
 
+/// Loads one of the kernel's own modules that xtask ships in `/lib/modules/` (its stock
+/// modules: `ext4`, `gpio_keys`, ...), after the modules it depends on (the `depends=` entry
+/// of its `.modinfo`, as `modprobe` would). Already loaded modules are left alone, and a
+/// module the kernel has built in (no `.ko` shipped, `/sys/module/<name>` present) counts as
+/// loaded. Returns the modules this call loaded, dependencies first, for [`unload_all`].
+pub fn load_stock(name: &str) -> Result<Vec<String>, LoadError> {
+    let mut loaded = Vec::new();
+    load_stock_into(name, &mut loaded)?;
+    Ok(loaded)
+}
+
+fn load_stock_into(name: &str, loaded: &mut Vec<String>) -> Result<(), LoadError> {
+    let name = name.replace('-', "_");
+    if is_loaded(&name) || loaded.contains(&name) {
+        return Ok(());
+    }
+    let path = format!("/lib/modules/{name}.ko");
+    let image = match std::fs::read(&path) {
+        Ok(image) => image,
+        Err(_) if std::path::Path::new(&format!("/sys/module/{name}")).exists() => return Ok(()),
+        Err(e) => {
+            return Err(LoadError {
+                path,
+                params: String::new(),
+                at_open: true,
+                errno: e.into(),
+            })
+        }
+    };
+    for dep in modinfo(&image, "depends")
+        .split(',')
+        .filter(|d| !d.is_empty())
+    {
+        load_stock_into(dep, loaded)?;
+    }
+    load(&path, "")?;
+    loaded.push(name);
+    Ok(())
+}
+
+/// Unloads `modules` in reverse order (what [`load_stock`] returned), each retrying for up to
+/// `timeout`; the first failure is returned after trying them all.
+pub fn unload_all(modules: &[String], timeout: Duration) -> SysResult<()> {
+    let mut result = Ok(());
+    for m in modules.iter().rev() {
+        if let Err(e) = unload_retrying(m, timeout) {
+            result = result.and(Err(e));
+        }
+    }
+    result
+}
+
+/// The value of `key` in a module image's `.modinfo` strings (`key=value`, NUL-separated), or
+/// "" if it has none.
+fn modinfo<'a>(image: &'a [u8], key: &str) -> &'a str {
+    let needle = format!("\0{key}=");
+    image
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .and_then(|at| {
+            let value = &image[at + needle.len()..];
+            let end = value.iter().position(|&b| b == 0)?;
+            std::str::from_utf8(&value[..end]).ok()
+        })
+        .unwrap_or("")
+}
+
 /// Is module `name` loaded?
 pub fn is_loaded(name: &str) -> bool {
     crate::procfs::module_loaded(name)
@@ -88,6 +155,15 @@ pub fn is_loaded(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modinfo_finds_a_key_between_nuls() {
+        let image = b"\x7fELF...\0license=GPL\0depends=jbd2,mbcache,crc16\0intree=Y\0";
+        assert_eq!(modinfo(image, "depends"), "jbd2,mbcache,crc16");
+        assert_eq!(modinfo(image, "license"), "GPL");
+        assert_eq!(modinfo(image, "vermagic"), "");
+        assert_eq!(modinfo(b"\0depends=\0", "depends"), "");
+    }
 
     #[test]
     fn load_errors_explain_themselves() {
