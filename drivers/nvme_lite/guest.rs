@@ -1,7 +1,12 @@
-//! Suite `nvme_lite`: the NVMe controller every test boot has (QEMU `-device nvme`,
-//! `serial=rustnvme0`, a 64 MiB image: see `xtask/src/nvmedisk.rs`). Nothing else binds it in
-//! our initramfs (Debian's nvme.ko is a module we do not load), so `nvme_lite` binds by its
-//! class-code ID, and exposes namespace 1 as `/dev/nvme_lite0n1`.
+//! Suite `nvme_lite`: the NVMe controllers every test boot has (QEMU `-device nvme`,
+//! `serial=rustnvme0` and `rustnvme1`, 64 MiB images: see `xtask/src/nvmedisk.rs`). Nothing
+//! binds them until a test loads a driver (Debian's nvme.ko is in the initramfs but only the
+//! coexistence test loads it); controller 1 is reserved for the C driver (`driver_override`,
+//! see `guest/coexist.rs`), so `nvme_lite` binds controller 0 by its class-code ID, and exposes
+//! namespace 1 as `/dev/nvme_lite0n1`.
+
+#[path = "guest/coexist.rs"]
+mod coexist;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -21,9 +26,9 @@ const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite"
 const DISK: &str = "/dev/nvme_lite0n1";
 const SYSFS: &str = "/sys/block/nvme_lite0n1";
 /// The image the host attached: 64 MiB.
-const SIZE: u64 = 64 << 20;
-/// Where the host wrote [`host_pattern`] blocks (as `xtask/src/nvmedisk.rs`).
-const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+const SIZE: u64 = nvme_pattern::IMAGE_SIZE;
+/// Where the host wrote [`host_pattern`] blocks.
+const PATTERN_OFFSETS: [u64; 3] = nvme_pattern::HOST_OFFSETS;
 /// The disk's layout over the suite (as `xtask/src/nvmedisk.rs`): the ext4 test's file system
 /// covers the first 32 MiB and stays there for the host's e2fsck after the boot; the tests
 /// after it write only in the scratch area; [`guest_pattern`] blocks go at
@@ -35,14 +40,22 @@ const SCRATCH: [u64; 2] = [40 << 20, 52 << 20];
 const GUEST_PATTERN_AT: u64 = 48 << 20;
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 26] = [
+pub const TESTS: [TestCase; 31] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
         .setup(),
     TestCase::new("bound_in_sysfs", bound_in_sysfs),
     TestCase::new("disk_geometry", disk_geometry),
+    TestCase::new("one_queue_per_cpu_each_completes", one_queue_per_cpu)
+        .timeout(Duration::from_secs(60)),
     TestCase::new("reads_host_pattern_o_direct", reads_host_pattern),
+    // Needs the host patterns of both images: before anything writes to the disks.
+    TestCase::new(
+        "c_nvme_beside_then_swapped_by_sysfs_bind",
+        coexist::c_driver_beside_then_swapped,
+    )
+    .timeout(Duration::from_secs(90)),
     TestCase::new("write_then_read_back_o_direct", write_then_read_back),
     TestCase::new(
         "unaligned_buffer_and_prp_list",
@@ -83,12 +96,27 @@ pub const TESTS: [TestCase; 26] = [
     .timeout(Duration::from_secs(60)),
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
-    TestCase::new("ten_load_unload_cycles", ten_cycles).timeout(Duration::from_secs(120)),
+    TestCase::new("twenty_load_unload_cycles", twenty_cycles).timeout(Duration::from_secs(240)),
+    TestCase::new(
+        "stuck_command_aborted_then_reset_then_io_works",
+        stuck_command_aborted_then_reset,
+    )
+    .timeout(Duration::from_secs(180)),
+    TestCase::new(
+        "admin_passthrough_across_a_controller_reset",
+        passthru::passthrough_across_a_controller_reset,
+    )
+    .timeout(Duration::from_secs(180)),
     TestCase::new(
         "dropped_completion_times_out_then_io_works",
         dropped_completion_times_out,
     )
     .timeout(Duration::from_secs(90)),
+    TestCase::new(
+        "dropped_completion_under_parallel_io",
+        dropped_completion_under_parallel_io,
+    )
+    .timeout(Duration::from_secs(150)),
     // Last: the controller is gone afterwards.
     TestCase::new("surprise_removal_fails_io_and_unloads", surprise_removal)
         .timeout(Duration::from_secs(90)),
@@ -149,6 +177,7 @@ fn expect_line(lines: &[String], what: &str, pred: impl Fn(&str) -> bool) -> Tes
 }
 
 fn load_binds_and_identifies(ctx: &Ctx) -> TestResult {
+    coexist::reserve_controller_1()?;
     let lines = load_and_log(ctx)?;
     expect_line(&lines, "CAP/VS", |l| {
         l.contains("1b36:0010 NVMe 1.4.0, CAP=0x004008200f0107ff")
@@ -210,8 +239,8 @@ fn unload(ctx: &Ctx) -> TestResult {
 }
 
 /// The controller comes back after each shutdown (disable, re-enable, identify again).
-fn ten_cycles(ctx: &Ctx) -> TestResult {
-    for i in 0..10 {
+fn twenty_cycles(ctx: &Ctx) -> TestResult {
+    for i in 0..20 {
         let lines = load_and_log(ctx).context(format!("cycle {i}"))?;
         expect_line(&lines, "Identify Namespace", |l| {
             l.contains("namespace 1: ")
@@ -283,6 +312,278 @@ fn dropped_completion_times_out(ctx: &Ctx) -> TestResult {
     let unloaded = DRIVER.unload_cleanly(ctx);
     result?;
     unloaded
+}
+
+/// A command the controller never completes: the guest asks the host to throttle the drive to
+/// 1 byte/s (QMP `block_set_io_throttle`): QEMU's block layer lets one request through, then
+/// holds every further one for about an hour, so the controller keeps the command. With
+/// `io_timeout` at 2 s, reading 4 KiB blocks one at a time: one read is held, and ends after
+/// two timeouts (the first sends an Admin Abort, which QEMU cannot honour; the second resets
+/// the controller), with an error or with the right data (QEMU drains held requests while the
+/// controller is being disabled, and may post the completion before it is). The log says
+/// "aborting", then "reset controller", then "reset done". Once the host lifts the throttle,
+/// write+read pairs verify again, and the module unloads cleanly.
+fn stuck_command_aborted_then_reset(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let mut throttled = false;
+    let result = (|| -> TestResult {
+        let path = format!("{SYSFS}/queue/io_timeout");
+        std::fs::write(&path, "2000").context(format!("write 2000 to {path}"))?;
+        let f = open_direct(true)?;
+        let mut r = Aligned::new(4096, 0);
+        devtest::host_request("throttle nvme0")?;
+        throttled = true;
+        // The request the throttle lets through completes at once; the one after it is held.
+        let off = PATTERN_OFFSETS[1];
+        let start = std::time::Instant::now();
+        let (i, outcome, took) = loop {
+            ensure!(
+                start.elapsed() < Duration::from_secs(60),
+                "no read was held within 60 s of asking the host to throttle the drive"
+            );
+            let t = std::time::Instant::now();
+            let res = f.read_at(r.buf(), off);
+            let took = t.elapsed();
+            if took >= Duration::from_millis(1500) {
+                break (start.elapsed(), res, took);
+            }
+            res.context("a read before the throttle held one")?;
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        match &outcome {
+            Ok(n) => {
+                ensure_eq!(*n, 4096, "held read's count");
+                ensure_bytes(r.buf(), &host_pattern(off), "the held read's data")?;
+            }
+            Err(e) => ctx.note(format!("the held read failed with {e} after {took:?}")),
+        }
+        ensure!(
+            took >= Duration::from_millis(3500) && took < Duration::from_secs(60),
+            "the held read ended after {took:?} ({outcome:?}, {i:?} into the test), \
+             not after two 2 s timeouts"
+        );
+        let lines = devtest::log_since(&mut kmsg)?;
+        let at = |what: &str| lines.iter().position(|l| l.contains(what));
+        let (abort, reset, done) = (
+            at("timeout, aborting"),
+            at("timeout, reset controller"),
+            at("reset done"),
+        );
+        ensure!(
+            matches!((abort, reset, done), (Some(a), Some(r), Some(d)) if a < r && r < d),
+            "expected \"timeout, aborting\", then \"timeout, reset controller\", then \
+             \"reset done\" in the log:\n{}",
+            lines.join("\n")
+        );
+        // Still throttled: two reads at once, from threads on different CPUs (so on different
+        // queues when there are several). Both are held; the first reset finds the other
+        // still in flight and submits it again; each ends after its own abort and reset.
+        let cpus = crate::sys::online_cpus();
+        let both: Vec<_> = (0..2usize)
+            .map(|t| {
+                let f = f.try_clone();
+                std::thread::spawn(move || -> Result<String, String> {
+                    let f = f.map_err(|e| format!("dup: {e}"))?;
+                    crate::sys::pin_to_cpu(t % cpus).map_err(|e| format!("pin: {e}"))?;
+                    let mut r = Aligned::new(4096, 0);
+                    let off = PATTERN_OFFSETS[t * 2];
+                    let start = std::time::Instant::now();
+                    match f.read_at(r.buf(), off) {
+                        Ok(4096) if r.buf() == &host_pattern(off)[..] => {
+                            Ok(format!("read {t}: data after {:?}", start.elapsed()))
+                        }
+                        Ok(n) => Err(format!("read {t}: {n} bytes or data differs")),
+                        Err(e) => Ok(format!("read {t}: {e} after {:?}", start.elapsed())),
+                    }
+                })
+            })
+            .collect();
+        for t in both {
+            let outcome = t
+                .join()
+                .map_err(|_| crate::harness::Failure::new("a reader thread panicked"))?;
+            ctx.note(outcome.map_err(crate::harness::Failure::new)?);
+        }
+        let lines = devtest::log_since(&mut kmsg)?;
+        ensure!(
+            lines
+                .iter()
+                .any(|l| l.contains("reset done: ") && !l.contains("reset done: 0 command(s)")),
+            "no reset submitted a command again:\n{}",
+            lines.join("\n")
+        );
+        devtest::host_request("unthrottle nvme0")?;
+        throttled = false;
+        // Until the host has lifted the throttle, a request may still be held (and fail
+        // after its own abort and reset); then 20 pairs in a row must verify. On a thread, so
+        // that a hang is diagnosed (blocked tasks, blk-mq state) rather than only killed.
+        let io = std::thread::spawn(move || -> Result<Vec<String>, String> {
+            let (mut w, mut r) = (Aligned::new(4096, 0), Aligned::new(4096, 0));
+            let (mut good, mut failed, mut n) = (0, Vec::new(), 0u64);
+            let start = std::time::Instant::now();
+            while good < 20 {
+                if start.elapsed() > Duration::from_secs(90) {
+                    return Err(format!(
+                        "only {good} good write+read pairs in a row 90 s after lifting the \
+                         throttle (failures: {failed:?})"
+                    ));
+                }
+                n += 1;
+                let off = (44 << 20) + (n % 16) * 4096;
+                let data = pattern(4096, 11000 + n as u32);
+                w.buf().copy_from_slice(&data);
+                match f
+                    .write_at(w.buf(), off)
+                    .and_then(|_| f.read_at(r.buf(), off))
+                {
+                    Ok(4096) if r.buf() == &data[..] => good += 1,
+                    Ok(k) => return Err(format!("pair {n}: read {k} bytes, or data differs")),
+                    Err(e) => {
+                        good = 0;
+                        failed.push(format!("pair {n}: {e}"));
+                    }
+                }
+            }
+            Ok(failed)
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(100);
+        while !io.is_finished() {
+            if std::time::Instant::now() > deadline {
+                return Err(crate::harness::Failure::new(format!(
+                    "write+read pairs after lifting the throttle hang:\n{}",
+                    blk_mq_state()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let failed = io
+            .join()
+            .map_err(|_| crate::harness::Failure::new("the I/O thread panicked"))?
+            .map_err(crate::harness::Failure::new)?;
+        if !failed.is_empty() {
+            ctx.note(format!("failed before the throttle was lifted: {failed:?}"));
+        }
+        Ok(())
+    })();
+    if throttled {
+        let _ = devtest::host_request("unthrottle nvme0");
+    }
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    result?;
+    unloaded
+}
+
+/// The dropped completion while four threads (two per CPU) write and read back their own
+/// blocks at once, on every queue: the timeout path races with completions of other requests
+/// on the same and other queues. Every thread finishes (no hang), one write or read fails with
+/// the timeout (more only if a slow request was aborted and the controller reset, which the
+/// log then shows), every other read returns what was written, and the module unloads.
+fn dropped_completion_under_parallel_io(ctx: &Ctx) -> TestResult {
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "drop_completion=100")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    let result = (|| -> TestResult {
+        let path = format!("{SYSFS}/queue/io_timeout");
+        std::fs::write(&path, "2000").context(format!("write 2000 to {path}"))?;
+        let cpus = crate::sys::online_cpus();
+        let threads: Vec<_> = (0..4usize)
+            .map(|t| {
+                std::thread::spawn(move || -> Result<Vec<String>, String> {
+                    crate::sys::pin_to_cpu(t % cpus).map_err(|e| format!("pin: {e}"))?;
+                    let f = open_direct(true).map_err(|e| format!("{e:?}"))?;
+                    let (mut w, mut r) = (Aligned::new(8192, 0), Aligned::new(8192, 0));
+                    let mut failed = Vec::new();
+                    for i in 0..40u64 {
+                        let off = SCRATCH[1] + (t as u64 * 64 + i % 16) * 8192;
+                        let data = pattern(8192, 20000 + (t as u32) * 100 + i as u32);
+                        w.buf().copy_from_slice(&data);
+                        if let Err(e) = f.write_at(w.buf(), off) {
+                            failed.push(format!("thread {t} pwrite {i}: {e}"));
+                            continue;
+                        }
+                        match f.read_at(r.buf(), off) {
+                            Ok(8192) if r.buf() == &data[..] => {}
+                            Ok(n) => {
+                                return Err(format!(
+                                    "thread {t} pread {i}: {n} bytes or data differs"
+                                ))
+                            }
+                            Err(e) => failed.push(format!("thread {t} pread {i}: {e}")),
+                        }
+                    }
+                    Ok(failed)
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for t in threads {
+            let r = t
+                .join()
+                .map_err(|_| crate::harness::Failure::new("an I/O thread panicked"))?;
+            failed.extend(r.map_err(crate::harness::Failure::new)?);
+        }
+        let lines = devtest::log_since(&mut kmsg)?;
+        let resets = lines
+            .iter()
+            .filter(|l| l.contains("reset controller"))
+            .count();
+        ensure!(
+            !failed.is_empty() && failed.len() <= 1 + resets,
+            "{} failed I/Os with {resets} controller reset(s): {failed:?}\n{}",
+            failed.len(),
+            lines.join("\n")
+        );
+        expect_line(&lines, "timed out", |l| {
+            l.starts_with("nvme_lite: ") && l.contains("timed out: ending it with an error")
+        })?;
+        Ok(())
+    })();
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    result?;
+    unloaded
+}
+
+/// For a hang: the blocked tasks' stacks go to the kernel log (SysRq w), and blk-mq's
+/// debugfs view of the disk (queue state, each hardware queue's state, dispatch list, busy
+/// requests, tags) is returned.
+fn blk_mq_state() -> String {
+    let _ = std::fs::write("/proc/sysrq-trigger", "w");
+    let _ = std::fs::create_dir_all("/sys/kernel/debug");
+    let _ = crate::sys::mount("debugfs", "/sys/kernel/debug", "debugfs");
+    let dir = "/sys/kernel/debug/block/nvme_lite0n1";
+    let mut out = String::new();
+    let mut files = vec![format!("{dir}/state"), format!("{dir}/requeue_list")];
+    if let Ok(d) = std::fs::read_dir(dir) {
+        let mut hctx: Vec<String> = d
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().display().to_string())
+            .filter(|p| p.contains("/hctx"))
+            .collect();
+        hctx.sort();
+        for h in hctx {
+            for f in [
+                "state",
+                "dispatch",
+                "busy",
+                "tags",
+                "sched_tags",
+                "dispatched",
+                "queued",
+                "run",
+            ] {
+                files.push(format!("{h}/{f}"));
+            }
+        }
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| format!("({e})"));
+        out.push_str(&format!("{f}: {}\n", text.trim()));
+    }
+    out
 }
 
 /// Hot-unplug while I/O runs: a thread writes and reads back blocks with O_DIRECT in a loop;
@@ -365,13 +666,15 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     unloaded
 }
 
-/// What the host wrote at `offset` (the same function as `xtask/src/nvmedisk.rs`).
+/// What the host wrote at `offset` of controller 0's image.
 fn host_pattern(offset: u64) -> Vec<u8> {
-    let mut b: Vec<u8> = (0..4096usize)
-        .map(|i| ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a)
-        .collect();
-    b[..8].copy_from_slice(&offset.to_le_bytes());
-    b
+    host_pattern_of(0, offset)
+}
+
+/// What the host wrote at `offset` of controller `image`'s image (`crates/nvme-pattern`, which
+/// `xtask/src/nvmedisk.rs` writes the images with).
+fn host_pattern_of(image: usize, offset: u64) -> Vec<u8> {
+    nvme_pattern::host(image, offset).to_vec()
 }
 
 /// A buffer of `len` bytes starting `misalign` bytes past a page boundary (O_DIRECT needs
@@ -412,6 +715,117 @@ fn sysfs(attr: &str) -> TestResult<String> {
         .context(format!("read {path}"))?
         .trim()
         .to_string())
+}
+
+/// One I/O queue pair per CPU, up to what the controller allows (probe logged both numbers):
+/// blk-mq has that many hardware queues (`/sys/block/<disk>/mq/`), and each has its own
+/// interrupt vector. Reads issued from a thread pinned to each CPU in turn complete, and
+/// raise one `nvme_lite` vector's count in `/proc/interrupts`; each CPU's reads use another
+/// vector, until every queue an online CPU maps to was used (all of them when every possible
+/// CPU is online).
+fn one_queue_per_cpu(_: &Ctx) -> TestResult {
+    let cpus = crate::sys::online_cpus();
+    // The driver sizes for the possible CPUs (`/sys/devices/system/cpu/possible`, "0-N").
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .context("read /sys/devices/system/cpu/possible")?;
+    let possible = possible
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .and_then(|n| n.parse::<usize>().ok())
+        .map(|last| last + 1)
+        .ok_or_else(|| crate::harness::Failure::new(format!("possible CPUs {possible:?}")))?;
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    let lines = devtest::log_since(&mut kmsg)?;
+    let probe = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains(" I/O queue(s): "))
+        .map(|l| l.trim())
+        .ok_or_else(|| crate::harness::Failure::new("no \"I/O queue(s)\" line from the probe"))?;
+    // "...; N I/O queue(s): C CPU(s), the controller allows A"
+    let number_before = |what: &str| -> Option<usize> {
+        let at = probe.find(what)?;
+        probe[..at]
+            .split(|c: char| !c.is_ascii_digit())
+            .rev()
+            .find(|w| !w.is_empty())?
+            .parse()
+            .ok()
+    };
+    let (count, allowed) = (
+        number_before(" I/O queue(s)"),
+        probe
+            .rsplit(' ')
+            .next()
+            .and_then(|w| w.parse::<usize>().ok()),
+    );
+    let (Some(count), Some(allowed)) = (count, allowed) else {
+        return Err(crate::harness::Failure::new(format!(
+            "cannot parse {probe:?}"
+        )));
+    };
+    ensure_eq!(count, possible.min(allowed), "I/O queues ({probe})");
+    let mq = std::fs::read_dir(format!("{SYSFS}/mq"))
+        .context(format!("read_dir({SYSFS}/mq)"))?
+        .count();
+    ensure_eq!(mq, count, "hardware queues in {SYSFS}/mq");
+    let vectors = nvme_interrupts()?;
+    ensure_eq!(
+        vectors.len(),
+        count,
+        "nvme_lite vectors in /proc/interrupts ({vectors:?})"
+    );
+    let mut used = std::collections::BTreeSet::new();
+    for cpu in 0..cpus {
+        let before = nvme_interrupts()?;
+        let reads = std::thread::spawn(move || -> Result<(), String> {
+            crate::sys::pin_to_cpu(cpu)
+                .map_err(|e| format!("sched_setaffinity(CPU {cpu}): {e}"))?;
+            let f = open_direct(false).map_err(|e| format!("{e:?}"))?;
+            let mut r = Aligned::new(4096, 0);
+            for i in 0..50u64 {
+                f.read_at(r.buf(), (i % 16) * 4096)
+                    .map_err(|e| format!("read {i} on CPU {cpu}: {e}"))?;
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| crate::harness::Failure::new("the reader thread panicked"))?;
+        reads.map_err(crate::harness::Failure::new)?;
+        let after = nvme_interrupts()?;
+        let grown: Vec<&String> = after
+            .iter()
+            .filter(|(irq, n)| **n >= before.get(*irq).copied().unwrap_or(0) + 50)
+            .map(|(irq, _)| irq)
+            .collect();
+        ensure!(
+            !grown.is_empty(),
+            "50 reads on CPU {cpu}: no nvme_lite vector counted 50 interrupts ({before:?} -> {after:?})"
+        );
+        used.extend(grown.into_iter().cloned());
+    }
+    ensure_eq!(
+        used.len(),
+        count.min(cpus),
+        "vectors used by reads from {cpus} CPUs ({used:?})"
+    );
+    Ok(())
+}
+
+/// The `nvme_lite` lines of /proc/interrupts: IRQ number → interrupts counted on all CPUs.
+fn nvme_interrupts() -> TestResult<std::collections::BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string("/proc/interrupts").context("read /proc/interrupts")?;
+    Ok(text
+        .lines()
+        .filter(|l| l.trim_end().ends_with(" nvme_lite"))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let irq = words.next()?.trim_end_matches(':').to_string();
+            let total = words.map_while(|w| w.parse::<u64>().ok()).sum();
+            Some((irq, total))
+        })
+        .collect())
 }
 
 /// Capacity, block size and the write cache as the block layer sees them.
@@ -683,7 +1097,8 @@ fn guest_pattern_for_host(_: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// What the guest writes at `offset` for the host: the host pattern with every bit inverted.
+/// What the guest writes at `offset` for the host: the host pattern with every bit inverted
+/// (`crates/nvme-pattern`, which the host checks the image with).
 fn guest_pattern(offset: u64) -> Vec<u8> {
-    host_pattern(offset).iter().map(|b| !b).collect()
+    nvme_pattern::guest(offset).to_vec()
 }

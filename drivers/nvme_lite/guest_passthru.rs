@@ -14,7 +14,8 @@ use crate::kmsg::Kmsg;
 use crate::sys::{self, BadAddress, Errno, RawCall};
 use crate::uapi::{ioc, IOC_READ, IOC_WRITE};
 
-/// The controller's admin node.
+/// The admin node of controller 0, the one `nvme_lite` binds (controller 1 is the C driver's:
+/// `driver_override`), instance 0 as its disk `nvme_lite0n1`.
 pub const NODE: &str = "/dev/nvme-lite0";
 
 /// `NVME_IOCTL_ADMIN_CMD`: `_IOWR('N', 0x41, struct nvme_passthru_cmd)` (72 bytes).
@@ -590,4 +591,141 @@ pub fn nvme_cli_smart_log(_: &Ctx) -> TestResult {
     ensure_eq!(printed, host_reads.to_string(), "host_read_commands");
     ensure!(host_reads > 0, "host_read_commands is 0");
     Ok(())
+}
+
+/// Passthrough and timeout recovery share the admin queue: while a thread sends Identify after
+/// Identify on the node, the host throttles the drive (QMP `block_set_io_throttle`) so that a
+/// read is held, and the timeout handler sends its Abort and then resets the controller (which
+/// recreates the I/O queues with Set Features and Create I/O CQ/SQ), each taking the admin
+/// queue in turn with the passthrough commands. Nothing deadlocks or starves: the held read
+/// ends well within a minute, the log shows the abort, the reset and its end in that order,
+/// every Identify returns the controller's page (never an error: no reset runs while a
+/// passthrough command holds the queue, and none runs during a reset) in under 15 s each, some
+/// of them while the read was held, and Identify and I/O work after the throttle is lifted.
+pub fn passthrough_across_a_controller_reset(ctx: &Ctx) -> TestResult {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
+    kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+    DRIVER.load(ctx, "")?;
+    devtest::wait_for_node(ctx, DISK, true)?;
+    devtest::wait_for_node(ctx, NODE, true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut throttled = false;
+    let mut hammer = None;
+    let result = (|| -> TestResult {
+        let path = format!("{}/queue/io_timeout", super::SYSFS);
+        std::fs::write(&path, "2000").context(format!("write 2000 to {path}"))?;
+        let node = open_node(NODE)?;
+        hammer = Some({
+            let stop = stop.clone();
+            std::thread::spawn(move || -> Result<(u32, Duration), String> {
+                let mut page = vec![0u8; 4096];
+                let (mut n, mut slowest) = (0u32, Duration::ZERO);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = std::time::Instant::now();
+                    let r = admin(&node, &identify_ctrl(), &mut page);
+                    slowest = slowest.max(t.elapsed());
+                    match r {
+                        Ok((0, _)) if ascii(&page[4..24]) == "rustnvme0" => n += 1,
+                        Ok((0, _)) => return Err(format!("Identify {n}: wrong serial")),
+                        Ok((s, _)) => return Err(format!("Identify {n}: status {s:#x}")),
+                        Err(e) => return Err(format!("Identify {n}: {e}")),
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok((n, slowest))
+            })
+        });
+        let f = super::open_direct(false)?;
+        let mut r = super::Aligned::new(4096, 0);
+        devtest::host_request("throttle nvme0")?;
+        throttled = true;
+        let off = super::PATTERN_OFFSETS[1];
+        let start = std::time::Instant::now();
+        let took = loop {
+            ensure!(
+                start.elapsed() < Duration::from_secs(60),
+                "no read was held within 60 s of asking the host to throttle the drive"
+            );
+            let t = std::time::Instant::now();
+            let res = f.read_at(r.buf(), off);
+            let took = t.elapsed();
+            if took >= Duration::from_millis(1500) {
+                if let Err(e) = res {
+                    ctx.note(format!("the held read failed with {e} after {took:?}"));
+                }
+                break took;
+            }
+            res.context("a read before the throttle held one")?;
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        ensure!(
+            took < Duration::from_secs(60),
+            "the held read ended after {took:?}"
+        );
+        let lines = devtest::log_since(&mut kmsg)?;
+        let at = |what: &str| lines.iter().position(|l| l.contains(what));
+        ensure!(
+            matches!(
+                (at("timeout, aborting"), at("timeout, reset controller"), at("reset done")),
+                (Some(a), Some(r), Some(d)) if a < r && r < d
+            ),
+            "expected \"timeout, aborting\", then \"timeout, reset controller\", then \
+             \"reset done\" in the log:\n{}",
+            lines.join("\n")
+        );
+        devtest::host_request("unthrottle nvme0")?;
+        throttled = false;
+        stop.store(true, Ordering::Relaxed);
+        let (n, slowest) = match hammer.take().map(|h| h.join()) {
+            Some(Ok(Ok(v))) => v,
+            Some(Ok(Err(e))) => return Err(crate::harness::Failure::new(e)),
+            _ => return Err(crate::harness::Failure::new("the Identify thread panicked")),
+        };
+        ctx.note(format!(
+            "{n} Identify commands across the abort and reset, the slowest {slowest:?}"
+        ));
+        ensure!(n > 0, "no Identify completed");
+        ensure!(
+            slowest < Duration::from_secs(15),
+            "an Identify took {slowest:?}"
+        );
+        // Afterwards: passthrough answers and a read returns the host's data (a request may
+        // still be held until the host has lifted the throttle: retried for up to 60 s).
+        let node = open_node(NODE)?;
+        let mut page = vec![0u8; 4096];
+        let (status, _) = admin(&node, &identify_ctrl(), &mut page).context("Identify after")?;
+        ensure_eq!(status, 0, "Identify after the reset");
+        let start = std::time::Instant::now();
+        loop {
+            match f.read_at(r.buf(), off) {
+                Ok(4096) => break,
+                res => ensure!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "reads still fail 60 s after lifting the throttle: {res:?}"
+                ),
+            }
+        }
+        crate::harness::ensure_bytes(r.buf(), &super::host_pattern(off), "read after the reset")?;
+        let lines = devtest::log_since(&mut kmsg)?;
+        ensure!(
+            !lines.iter().any(|l| l.contains("passthrough command")),
+            "a passthrough command failed in the kernel:\n{}",
+            lines.join("\n")
+        );
+        Ok(())
+    })();
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = hammer {
+        let _ = h.join();
+    }
+    if throttled {
+        let _ = devtest::host_request("unthrottle nvme0");
+    }
+    let unloaded = DRIVER.unload_cleanly(ctx);
+    result?;
+    unloaded
 }

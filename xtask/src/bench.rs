@@ -10,6 +10,8 @@
 //! A benchmark, not a test: under TCG on shared cores only ratios within one boot mean
 //! anything, and nothing here passes or fails on a figure.
 
+pub mod nvme;
+
 use crate::kbuild::Built;
 use crate::kernel::Kernel;
 use crate::qemu::{self, Boot};
@@ -80,7 +82,7 @@ pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<Stri
     modules.push(build_cfifo(kernel)?);
     let runner = crate::testrun::build_guest(arch)?;
     let label = format!("{}-bench", kernel.label);
-    let initrd = crate::testrun::initramfs(arch, &label, &modules, &runner)?;
+    let initrd = crate::testrun::initramfs(kernel, &label, &modules, &runner)?;
     let image = crate::testrun::boot_image(kernel)?;
     let log = util::root()
         .join("target/qemu")
@@ -261,6 +263,222 @@ pub fn run(arches: Vec<(Kernel, Vec<Built>)>, o: &Options) -> Result {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// bench gpio
+// ---------------------------------------------------------------------------------------------
+
+/// What `bench gpio` runs.
+#[derive(Clone, Debug)]
+pub struct GpioOptions {
+    /// Rounds (each runs every side once).
+    pub rounds: u32,
+    /// set+get round trips per round and side.
+    pub iters: u32,
+    /// As in [`Options::icount`].
+    pub icount: Option<u32>,
+}
+
+/// The sides of `bench gpio` in display order: our driver, the C driver, the C driver again.
+const GPIO_SIDES: [&str; 3] = ["ours", "c", "c2"];
+
+/// Builds the C `gpio-pl061` (built into Debian's arm64 kernel) as a module against `kernel`'s
+/// headers, from the unmodified file of Debian's `linux-source-6.1`: only to compare `.text`.
+fn build_c_pl061(kernel: &Kernel) -> Result<std::path::PathBuf> {
+    let dir = kernel.work.join("bench/gpio-pl061");
+    util::mkdir(&dir)?;
+    let src = crate::debugkernel::source()?.join("drivers/gpio/gpio-pl061.c");
+    let text = util::read(&src)?;
+    if util::read(&dir.join("gpio-pl061.c")).ok().as_deref() != Some(text.as_str()) {
+        util::write(&dir.join("gpio-pl061.c"), text)?;
+    }
+    util::write(
+        &dir.join("Kbuild"),
+        "# drivers/gpio/gpio-pl061.c of linux-source-6.1, as a module (bench gpio: .text only)\n\
+         obj-m := gpio-pl061.o\n",
+    )?;
+    util::step(&format!(
+        "kbuild: gpio-pl061.ko (the C driver, from {}) for {}",
+        src.display(),
+        kernel.release
+    ));
+    util::run(
+        kernel
+            .make()
+            .arg(format!("M={}", dir.display()))
+            .arg("modules"),
+    )?;
+    Ok(dir.join("gpio-pl061.ko"))
+}
+
+/// The bytes of a module's executable code (the sum of its `.text*` sections, `size -A`), and
+/// the part of it that is Rust's `core` library (formatting, panics) and `mem*`/`strlen`.
+fn text_size(kernel: &Kernel, ko: &std::path::Path) -> Result<(u64, u64)> {
+    let out =
+        util::output(util::cmd(&format!("{}size", kernel.arch.cross_compile()), ["-A"]).arg(ko))?;
+    Ok(sum_text(&out))
+}
+
+/// Sums the `.text*` rows of `size -A` output: (all, `core` + `mem*`/`strlen`). Section names
+/// carry the function's v0-mangled name, where the crate `core` appears as `4core`.
+fn sum_text(size_a: &str) -> (u64, u64) {
+    let (mut all, mut core) = (0, 0);
+    for l in size_a.lines() {
+        let mut w = l.split_whitespace();
+        let (Some(name), Some(size)) = (w.next(), w.next().and_then(|s| s.parse::<u64>().ok()))
+        else {
+            continue;
+        };
+        if name == ".text" || name.starts_with(".text.") {
+            all += size;
+            let f = name
+                .trim_start_matches(".text.")
+                .trim_start_matches("unlikely.");
+            if f.contains("_4core") || ["memcpy", "memset", "memmove", "strlen"].contains(&f) {
+                core += size;
+            }
+        }
+    }
+    (all, core)
+}
+
+/// `bench gpio` on `kernel` (arm64): one boot, every round printed, medians, ratios, `.text`.
+pub fn gpio(kernel: &Kernel, built: &[Built], o: &GpioOptions) -> Result<Vec<String>> {
+    let ours: Vec<Built> = built
+        .iter()
+        .filter(|b| b.name == "gpio_pl061")
+        .cloned()
+        .collect();
+    let [ours_ko] = &ours[..] else {
+        return Err("gpio_pl061.ko was not built".into());
+    };
+    let c_ko = build_c_pl061(kernel)?;
+    let runner = crate::testrun::build_guest(kernel.arch)?;
+    let label = format!("{}-bench", kernel.label);
+    let initrd = crate::testrun::initramfs(kernel, &label, &ours, &runner)?;
+    let image = crate::testrun::boot_image(kernel)?;
+    let log = util::root()
+        .join("target/qemu")
+        .join(&label)
+        .join("gpio.log");
+    util::step(&format!(
+        "qemu: {} bench gpio ({} rounds x {} round trips per side); serial log {}",
+        kernel.label,
+        o.rounds,
+        o.iters,
+        log.display()
+    ));
+    let started = Instant::now();
+    let out = qemu::run(&Boot {
+        arch: kernel.arch,
+        kernel: image,
+        initrd,
+        append: format!(
+            "loglevel=3 ktest.bench=gpio ktest.bench_rounds={} ktest.bench_iters={}",
+            o.rounds, o.iters
+        ),
+        memory_mb: 1024,
+        cpus: 1,
+        timeout: Duration::from_secs(600 + u64::from(o.rounds) * u64::from(o.iters) / 200),
+        log: log.clone(),
+        interactive: false,
+        extra_args: match o.icount {
+            Some(shift) => vec!["-icount".into(), format!("shift={shift},sleep=off")],
+            None => Vec::new(),
+        },
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!("    {:.1} s", started.elapsed().as_secs_f64());
+    let (rounds, errors, done) = parse_gpio(&out.serial);
+    let mut lines = gpio_summary(&kernel.label, &rounds);
+    let ((ours_text, ours_core), (c_text, _)) =
+        (text_size(kernel, &ours_ko.ko)?, text_size(kernel, &c_ko)?);
+    lines.push(format!(
+        "{}: .text gpio_pl061.ko {ours_text} bytes ({ours_core} of them Rust's core library: \
+         formatting, panics, mem*), gpio-pl061.ko (C, built as a module) {c_text} bytes; \
+         ratio {:.2}",
+        kernel.label,
+        ours_text as f64 / c_text as f64
+    ));
+    for e in &errors {
+        lines.push(format!("{}: guest error: {e}", kernel.label));
+    }
+    if !done {
+        lines.push(format!(
+            "{}: the benchmark did not finish{}; see {}",
+            kernel.label,
+            if out.timed_out { " (timed out)" } else { "" },
+            log.display()
+        ));
+    }
+    let splats = qemu::splats(&out.serial);
+    if !splats.is_empty() {
+        lines.push(format!(
+            "{}: the kernel log has {} warning(s)/oops(es): {}",
+            kernel.label,
+            splats.len(),
+            splats.join(" | ")
+        ));
+    }
+    for l in &lines {
+        println!("{l}");
+    }
+    if !done || !errors.is_empty() || rounds.is_empty() || !splats.is_empty() {
+        return Err(format!(
+            "bench gpio on {} did not complete; see {}",
+            kernel.label,
+            log.display()
+        ));
+    }
+    Ok(lines)
+}
+
+/// Round trips per second of every round, by side; the guest's errors; `bench: done` seen.
+fn parse_gpio(serial: &str) -> (BTreeMap<String, Vec<f64>>, Vec<String>, bool) {
+    let mut rounds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let (mut errors, mut done) = (Vec::new(), false);
+    for line in serial.lines() {
+        let Some(rest) = line.trim_end().strip_prefix("bench: ") else {
+            continue;
+        };
+        if rest == "done" {
+            done = true;
+        } else if let Some(e) = rest.strip_prefix("error: ") {
+            errors.push(e.to_string());
+        } else if let [round, side, value, "ops/s"] =
+            rest.split_whitespace().collect::<Vec<_>>()[..]
+        {
+            if let (Some(_), Ok(v)) = (round.strip_prefix("round="), value.parse::<f64>()) {
+                rounds.entry(side.to_string()).or_default().push(v);
+            }
+        }
+    }
+    (rounds, errors, done)
+}
+
+/// A line per side (median and every round), then `ours/c`, `ours/c2` and the C-vs-C `c2/c`.
+fn gpio_summary(label: &str, rounds: &BTreeMap<String, Vec<f64>>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for side in GPIO_SIDES {
+        let Some(r) = rounds.get(side) else { continue };
+        let each: Vec<String> = r.iter().map(|v| format!("{v:.0}")).collect();
+        lines.push(format!(
+            "{label:8} gpio set+get  {side:4} {:9.0} round trips/s median  (rounds: {})",
+            median(r),
+            each.join(" ")
+        ));
+    }
+    let m = |side: &str| rounds.get(side).map(|r| median(r));
+    if let (Some(ours), Some(c), Some(c2)) = (m("ours"), m("c"), m("c2")) {
+        lines.push(format!(
+            "{label}: ratio ours/c = {:.2}, ours/c2 = {:.2}; C-vs-C c2/c = {:.2} (the harness's noise)",
+            ours / c,
+            ours / c2,
+            c2 / c
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +501,35 @@ mod tests {
             lines.last().unwrap(),
             "arm64: ratio rustpipe/pipe = 2.00 (64 KiB blocks)"
         );
+    }
+
+    #[test]
+    fn gpio_rounds_parse_into_sides_and_ratios() {
+        let serial = "bench: gpio: 100 set+get round trips\n\
+                      bench: round=1 ours 200.0 ops/s\n\
+                      bench: round=1 c 100.0 ops/s\n\
+                      bench: round=1 c2 110.0 ops/s\n\
+                      bench: round=2 c2 90.0 ops/s\n\
+                      bench: round=2 c 100.0 ops/s\n\
+                      bench: round=2 ours 220.0 ops/s\n\
+                      bench: done\n";
+        let (rounds, errors, done) = parse_gpio(serial);
+        assert!(done && errors.is_empty());
+        assert_eq!(rounds["ours"], [200.0, 220.0]);
+        let lines = gpio_summary("arm64", &rounds);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[3],
+            "arm64: ratio ours/c = 2.10, ours/c2 = 2.10; C-vs-C c2/c = 1.00 (the harness's noise)"
+        );
+    }
+
+    #[test]
+    fn text_sections_are_summed() {
+        let size_a = "x.ko  :\nsection  size  addr\n.text  1000  0\n.text.unlikely  24  0\n\
+                      .text.memcpy  100  0\n.text._RNvNtCsX_4core3fmt5write  50  0\n\
+                      .rodata  500  0\n.init.text  8  0\nTotal  1532\n";
+        assert_eq!(sum_text(size_a), (1174, 150));
     }
 
     #[test]

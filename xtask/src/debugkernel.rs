@@ -58,6 +58,13 @@ pub fn build(arch: Arch) -> Result<Kernel> {
     Ok(kernel)
 }
 
+/// The unpacked `linux-source-6.1` tree (downloaded and unpacked once, shared with the debug
+/// kernels).
+pub fn source() -> Result<PathBuf> {
+    let deb = crate::deps::download_package("linux-source-6.1")?;
+    unpack_source(&deb, &deb_version(&deb)?)
+}
+
 /// The boot image `make` builds: a bzImage on x86_64, the uncompressed `Image` on arm64.
 fn image_target(arch: Arch) -> &'static str {
     match arch {

@@ -33,6 +33,12 @@ commands:
   bench chardev
               stream through /dev/rustpipe, a kernel pipe and a C kfifo device in one
               boot per architecture; MB/s per round, medians, ratios (not a test)
+  bench gpio  (arm64) line set+get round trips/s through the GPIO uAPI v2, our driver
+              against the built-in C pl061_gpio on the same device in one boot; rounds,
+              medians, ratio ours/C, the C-vs-C noise, both modules' .text (not a test)
+  bench nvme  nvme_lite against Debian's C nvme on two QEMU NVMe controllers in one boot
+              per architecture: 4 KiB random reads QD1/QD32, 128 KiB sequential reads;
+              geometric means, ratio ours/C and the C-vs-C noise (not a test)
   test        host unit tests + qemu-test; ends with `N passed, N failed`
   new-driver NAME
               create drivers/NAME/ (a misc device and its in-guest test) from the template
@@ -47,12 +53,19 @@ options:
   --kernel-image PATH     boot this kernel image (default: the tree's own)
   --driver NAME           qemu-test: run only this driver's tests (and the self-tests)
   --release | --debug     module build profile (default: --release)
-  --rounds N              bench: rounds per transport and block size (default 5)
+  --rounds N              bench: rounds per transport and block size (default 5; gpio: 6)
+  --iters N               bench gpio: set+get round trips per round (default 20000)
+  --rounds N              bench: rounds per transport and block size (default 5; nvme:
+                          rounds per pairing, even, default 8)
+  --ms N                  bench nvme: milliseconds per measurement (default 1000)
+  --pin-cpu N             bench nvme: the measuring thread runs on guest CPU N only
+  --icount                bench nvme: time by counted instructions while the guest runs
+                          (QEMU -icount shift=0,sleep=on) instead of the host's clock
   --mib N                 bench: MiB streamed per round (default 64)
   --bs A,B                bench: block sizes of the reads and writes (default 65536,4096)
   --capacity N            bench: capacity of the devices (default 65536, a pipe's buffer)
   --cpus N                bench: guest CPUs (default 2: writer on CPU 0, reader on CPU 1)
-  --realtime              bench: time by the host's clock instead of counted instructions
+  --realtime              bench chardev: time by the host's clock instead of counted instructions
                           (QEMU -icount: 1 ns per guest instruction, deterministic whatever
                           else the host is running)
 ";
@@ -71,7 +84,11 @@ struct Options {
     cpus: Option<u32>,
     bs: Option<String>,
     capacity: Option<u32>,
+    iters: Option<u32>,
+    ms: Option<u32>,
+    pin_cpu: Option<u32>,
     realtime: bool,
+    icount: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -101,7 +118,15 @@ fn parse(args: &[String]) -> Result<Options> {
             "--driver" => o.driver = Some(value("--driver")?),
             "--bs" => o.bs = Some(value("--bs")?),
             "--realtime" => o.realtime = true,
-            "--rounds" | "--mib" | "--cpus" | "--capacity" => {
+            "--icount" => o.icount = true,
+            "--pin-cpu" => {
+                let v = value("--pin-cpu")?;
+                o.pin_cpu = Some(
+                    v.parse()
+                        .map_err(|_| format!("--pin-cpu needs a CPU number, not `{v}`"))?,
+                );
+            }
+            "--rounds" | "--mib" | "--cpus" | "--capacity" | "--iters" | "--ms" => {
                 let v = value(a)?;
                 let n = v
                     .parse::<u32>()
@@ -112,6 +137,8 @@ fn parse(args: &[String]) -> Result<Options> {
                     "--rounds" => o.rounds = Some(n),
                     "--mib" => o.mib = Some(n),
                     "--capacity" => o.capacity = Some(n),
+                    "--iters" => o.iters = Some(n),
+                    "--ms" => o.ms = Some(n),
                     _ => o.cpus = Some(n),
                 }
             }
@@ -197,7 +224,7 @@ fn qemu_run(o: &Options) -> Result {
     };
     let (kernel, built) = build(&o)?.remove(0);
     let runner = testrun::build_guest(kernel.arch)?;
-    let initrd = testrun::initramfs(kernel.arch, &kernel.label, &built, &runner)?;
+    let initrd = testrun::initramfs(&kernel, &kernel.label, &built, &runner)?;
     let image = kernel
         .image
         .clone()
@@ -229,12 +256,48 @@ fn qemu_run(o: &Options) -> Result {
     Ok(())
 }
 
-/// `bench NAME`: the benchmarks (only `chardev` so far), on Debian's kernels.
+/// `bench NAME`: the benchmarks (`chardev`, `gpio`, `nvme`), on Debian's kernels.
 fn bench(name: Option<&String>, o: &Options) -> Result<bool> {
     match name.map(String::as_str) {
         Some("chardev") => {}
-        Some(other) => return Err(format!("unknown benchmark `{other}` (known: chardev)")),
-        None => return Err(format!("bench needs a name (chardev)\n\n{USAGE}")),
+        Some("gpio") => {
+            if o.arch.is_some_and(|a| a != Arch::Arm64) {
+                return Err("bench gpio runs on arm64 only (the PL061 of `virt`)".into());
+            }
+            let o = Options {
+                arch: Some(Arch::Arm64),
+                ..o.clone()
+            };
+            let opts = bench::GpioOptions {
+                rounds: o.rounds.unwrap_or(6),
+                iters: o.iters.unwrap_or(20000),
+                icount: (!o.realtime).then_some(0),
+            };
+            for (kernel, built) in build(&o)? {
+                bench::gpio(&kernel, &built, &opts)?;
+            }
+            return Ok(true);
+        }
+        Some("nvme") => {
+            let opts = bench::nvme::Options {
+                rounds: (o.rounds.unwrap_or(8).max(2) + 1) & !1,
+                millis: o.ms.unwrap_or(1000),
+                icount: o.icount.then(|| "shift=0,sleep=on".to_string()),
+                cpu: o.pin_cpu,
+            };
+            bench::nvme::run(build(o)?, &opts)?;
+            return Ok(true);
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark `{other}` (known: chardev, gpio, nvme)"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "bench needs a name (chardev, gpio, nvme)\n\n{USAGE}"
+            ))
+        }
     }
     let opts = bench::Options {
         rounds: o.rounds.unwrap_or(5),

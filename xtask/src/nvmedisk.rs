@@ -1,30 +1,31 @@
-//! The NVMe controller every test boot has: QEMU's `-device nvme` (PCI 1b36:0010) backed by a
-//! raw image that the host creates fresh for each boot, 64 MiB sparse, with a known pattern at
-//! known offsets so the guest can check what it reads (see [`pattern`]).
+//! The NVMe controllers every test boot has: QEMU's `-device nvme` (PCI 1b36:0010), each backed
+//! by a raw image that the host creates fresh for each boot, 64 MiB sparse, with a known pattern
+//! at known offsets so the guest can check what it reads (see [`pattern_of`]).
 //!
-//! On arm64 `virt` the controller sits at a fixed slot (`addr=0x10`) on `pcie.0`.
+//! Controller 0 (`serial=rustnvme0`) sits behind a PCIe root port (hot-unplug); on arm64 `virt`
+//! the port is at a fixed slot (`addr=0x10`) on `pcie.0`. Controller 1 (`serial=rustnvme1`, its
+//! own image, another pattern) sits on `pcie.0` itself at `addr=0x11` on both machines: the
+//! guest binds Debian's C `nvme` driver to one and `nvme_lite` to the other.
 
 use crate::arch::Arch;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The image size: 64 MiB, 131072 blocks of 512 bytes.
-pub const SIZE: u64 = 64 << 20;
+pub const SIZE: u64 = nvme_pattern::IMAGE_SIZE;
 
-/// Where the host writes [`pattern`] blocks: the first, one in the middle, the last 4 KiB.
-pub const PATTERN_OFFSETS: [u64; 3] = [0, 32 << 20, SIZE - 4096];
+/// Where the host writes [`pattern_of`] blocks: the first, one in the middle, the last 4 KiB.
+pub const PATTERN_OFFSETS: [u64; 3] = nvme_pattern::HOST_OFFSETS;
 
-/// The 4 KiB written at `offset`: byte `i` is `(offset / 4096 + i * 7) as u8 ^ 0x5a`, and the
-/// first 8 bytes are the offset itself (little endian), so a block read from the wrong place
-/// is recognisable. The guest suite (`drivers/nvme_lite/guest.rs`) computes the same.
-pub fn pattern(offset: u64) -> [u8; 4096] {
-    let mut b = [0u8; 4096];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = ((offset / 4096) as u8).wrapping_add((i as u8).wrapping_mul(7)) ^ 0x5a;
-    }
-    b[..8].copy_from_slice(&offset.to_le_bytes());
-    b
+/// The number of controllers (and images) every test boot has.
+pub const CONTROLLERS: usize = 2;
+
+/// The 4 KiB written at `offset` of controller `disk`'s image (`crates/nvme-pattern`, shared
+/// with the guest suite `drivers/nvme_lite/guest.rs`): recognisably that offset's block of that
+/// image.
+pub fn pattern_of(disk: usize, offset: u64) -> [u8; 4096] {
+    nvme_pattern::host(disk, offset)
 }
 
 /// Where the guest suite writes its pattern for the host (`guest_pattern_for_the_host`): 1 MiB
@@ -32,9 +33,10 @@ pub fn pattern(offset: u64) -> [u8; 4096] {
 /// 32 MiB; tests after it write only at 40..48 and 52..60 MiB.
 pub const GUEST_PATTERN: std::ops::Range<u64> = (48 << 20)..(49 << 20);
 
-/// What the guest writes at `offset`: [`pattern`] with every bit inverted.
+/// What the guest writes at `offset` (`crates/nvme-pattern`): controller 0's block with every
+/// bit inverted.
 pub fn guest_pattern(offset: u64) -> [u8; 4096] {
-    pattern(offset).map(|b| !b)
+    nvme_pattern::guest(offset)
 }
 
 /// The host's half of "data both ways": after the boot, the guest's blocks are in the image,
@@ -79,16 +81,29 @@ pub fn check_file_system(image: &Path) -> Result<(), String> {
     }
 }
 
-/// Creates (or truncates) the image at `path` and returns the QEMU arguments that attach it.
+/// The image of controller `disk`, next to `path` (controller 0's): `main-nvme.img`,
+/// `main-nvme1.img`.
+pub fn image_path(path: &Path, disk: usize) -> PathBuf {
+    if disk == 0 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}{disk}.img"))
+}
+
+/// Creates (or truncates) the images at `path` and next to it (see [`image_path`]) and
+/// returns the QEMU arguments that attach them.
 pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = File::create(path)?;
-    f.set_len(SIZE)?;
-    for off in PATTERN_OFFSETS {
-        f.seek(SeekFrom::Start(off))?;
-        f.write_all(&pattern(off))?;
+    for disk in 0..CONTROLLERS {
+        let mut f = File::create(image_path(path, disk))?;
+        f.set_len(SIZE)?;
+        for off in PATTERN_OFFSETS {
+            f.seek(SeekFrom::Start(off))?;
+            f.write_all(&pattern_of(disk, off))?;
+        }
     }
     let addr = match arch {
         Arch::X86_64 => "",
@@ -103,6 +118,13 @@ pub fn prepare(arch: Arch, path: &Path) -> io::Result<Vec<String>> {
         format!("pcie-root-port,id=rp1,chassis=1,slot=1{addr}"),
         "-device".into(),
         "nvme,serial=rustnvme0,drive=nvm0,bus=rp1,id=nvme0".into(),
+        "-drive".into(),
+        format!(
+            "file={},if=none,id=nvm1,format=raw",
+            image_path(path, 1).display()
+        ),
+        "-device".into(),
+        "nvme,serial=rustnvme1,drive=nvm1,id=nvme1,addr=0x11".into(),
     ])
 }
 
@@ -115,16 +137,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nvmedisk-{}", std::process::id()));
         let img = dir.join("nvme.img");
         let args = prepare(Arch::Arm64, &img).unwrap();
-        let data = std::fs::read(&img).unwrap();
-        assert_eq!(data.len() as u64, SIZE);
-        for off in PATTERN_OFFSETS {
-            assert_eq!(data[off as usize..off as usize + 4096], pattern(off));
+        for disk in 0..CONTROLLERS {
+            let data = std::fs::read(image_path(&img, disk)).unwrap();
+            assert_eq!(data.len() as u64, SIZE);
+            for off in PATTERN_OFFSETS {
+                assert_eq!(
+                    data[off as usize..off as usize + 4096],
+                    pattern_of(disk, off)
+                );
+            }
         }
+        assert_ne!(pattern_of(0, 4096), pattern_of(1, 4096));
         assert!(args[3].ends_with("addr=0x10"));
+        assert!(args[7].ends_with("nvme1.img,if=none,id=nvm1,format=raw"));
+        assert!(args[9].ends_with("addr=0x11"));
         assert!(check_guest_pattern(&img)
             .unwrap_err()
             .starts_with("256 of 256 blocks"));
-        let mut data = data;
+        let mut data = std::fs::read(&img).unwrap();
         for off in GUEST_PATTERN.step_by(4096) {
             data[off as usize..off as usize + 4096].copy_from_slice(&guest_pattern(off));
         }

@@ -25,8 +25,13 @@ pub const POWEROFF_MARKER: &str = "ktest: poweroff";
 /// The prefix of a guest's request for a host action (see the module documentation).
 pub const HOST_REQUEST: &str = "ktest: host-request ";
 
-/// The QMP commands (without arguments) a guest may ask for.
-pub const HOST_REQUESTS: &[&str] = &["system_powerdown", "device_del nvme0"];
+/// The QMP commands a guest may ask for (see [`qmp_request`] for those with arguments).
+pub const HOST_REQUESTS: &[&str] = &[
+    "system_powerdown",
+    "device_del nvme0",
+    "throttle nvme0",
+    "unthrottle nvme0",
+];
 
 /// How long QEMU may take to exit after the guest printed [`POWEROFF_MARKER`].
 const POWEROFF_GRACE: Duration = Duration::from_secs(5);
@@ -156,12 +161,22 @@ fn qmp_socket(boot: &Boot) -> PathBuf {
     boot.log.with_extension("qmp")
 }
 
-/// The QMP request for a host request: `name` alone, or `device_del <id>` (hot-unplug).
+/// The QMP request for a host request: `name` alone, `device_del <id>` (hot-unplug), or
+/// `throttle <id>` / `unthrottle <id>`: `block_set_io_throttle` on that device's drive to
+/// 1 byte/s (the block layer lets one request through, then holds every further one for about
+/// an hour: a controller that never completes them), or back to no limit (held requests run).
 fn qmp_request(command: &str) -> serde_json::Value {
+    let throttle = |id: &str, bps: u64| {
+        serde_json::json!({ "execute": "block_set_io_throttle", "arguments": {
+            "id": id, "bps": bps, "bps_rd": 0, "bps_wr": 0, "iops": 0, "iops_rd": 0, "iops_wr": 0,
+        } })
+    };
     match command.split_once(' ') {
         Some(("device_del", id)) => {
             serde_json::json!({ "execute": "device_del", "arguments": { "id": id } })
         }
+        Some(("throttle", id)) => throttle(id, 1),
+        Some(("unthrottle", id)) => throttle(id, 0),
         _ => serde_json::json!({ "execute": command }),
     }
 }

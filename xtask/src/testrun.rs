@@ -100,15 +100,8 @@ pub fn build_guest(arch: Arch) -> Result<PathBuf> {
         .join("release/ktest"))
 }
 
-/// The architectures whose test machine has driver `name`'s device, from its manifest:
-///
-/// ```toml
-/// [package.metadata.ktest]
-/// arches = ["arm64"]
-/// ```
-///
-/// `None` (no such line): every architecture.
-fn suite_arches(name: &str) -> Option<Vec<String>> {
+/// The manifest (`Cargo.toml` text) of the driver whose package is `name`.
+fn manifest(name: &str) -> Option<String> {
     let dirs = std::fs::read_dir(util::root().join("drivers")).ok()?;
     for dir in dirs.flatten() {
         let Ok(manifest) = std::fs::read_to_string(dir.path().join("Cargo.toml")) else {
@@ -118,21 +111,39 @@ fn suite_arches(name: &str) -> Option<Vec<String>> {
             .lines()
             .find_map(|l| l.trim().strip_prefix("name = "))
             .map(|n| n.trim_matches('"').to_string());
-        if package.as_deref() != Some(name) {
-            continue;
+        if package.as_deref() == Some(name) {
+            return Some(manifest);
         }
-        let list = manifest
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("arches = "))?;
-        return Some(
-            list.trim_matches(|c| c == '[' || c == ']')
-                .split(',')
-                .map(|a| a.trim().trim_matches('"').to_string())
-                .filter(|a| !a.is_empty())
-                .collect(),
-        );
     }
     None
+}
+
+/// The architectures whose test machine has driver `name`'s device, from its manifest:
+///
+/// ```toml
+/// [package.metadata.ktest]
+/// arches = ["arm64"]
+/// ```
+///
+/// `None` (no such line): every architecture.
+fn suite_arches(name: &str) -> Option<Vec<String>> {
+    let manifest = manifest(name)?;
+    let list = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("arches = "))?;
+    Some(
+        list.trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|a| a.trim().trim_matches('"').to_string())
+            .filter(|a| !a.is_empty())
+            .collect(),
+    )
+}
+
+/// Whether module `name` has a suite of its own: not if its manifest says `suite = false` under
+/// `[package.metadata.ktest]` (a test helper module, loaded by another driver's suite).
+fn has_suite(name: &str) -> bool {
+    !manifest(name).is_some_and(|m| m.lines().any(|l| l.trim() == "suite = false"))
 }
 
 /// Whether driver `name`'s suite is requested on `arch` (see [`suite_arches`]).
@@ -148,9 +159,16 @@ fn busybox(arch: Arch) -> Result<PathBuf> {
     }
 }
 
-/// Writes the initramfs: `/init` (the runner), busybox, the modules, and the Debian tools the
-/// suites use ([`guesttools::TOOLS`]).
-pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> Result<PathBuf> {
+/// Writes the initramfs for `kernel`: `/init` (the runner), busybox, the `modules`, the
+/// kernel's own modules the suites load ([`STOCK_MODULES`], with its `modules.builtin` list
+/// for those it has built in), and the Debian tools the suites use ([`guesttools::TOOLS`]).
+pub fn initramfs(
+    kernel: &Kernel,
+    label: &str,
+    modules: &[Built],
+    runner: &Path,
+) -> Result<PathBuf> {
+    let arch = kernel.arch;
     let mut c = Cpio::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "lib", "lib/modules"] {
         c.dir(d, 0o755);
@@ -167,8 +185,11 @@ pub fn initramfs(arch: Arch, label: &str, modules: &[Built], runner: &Path) -> R
         c.symlink(&format!("bin/{applet}"), "busybox");
     }
     guesttools::add(arch, &mut c)?;
-    for m in modules {
+    for m in modules.iter().chain(&stock_modules(kernel)?) {
         c.file(&format!("lib/modules/{}.ko", m.name), 0o644, &read(&m.ko)?);
+    }
+    if let Some(list) = builtin_modules(kernel) {
+        c.file("lib/modules/modules.builtin", 0o644, &read(&list)?);
     }
     let path = run_dir(label).join("initramfs.cpio");
     util::write(&path, c.finish())?;
@@ -201,12 +222,15 @@ pub fn boot_image(kernel: &Kernel) -> Result<PathBuf> {
 /// the architectures that want them (`None`: all): on arm64, `gpio_keys` (the `virt` power
 /// button on PL061 line 3) and `evdev` (its `/dev/input/eventN`); ext4 for the NVMe suite's
 /// file system (a module in Debian's kernels), with `crc32c_generic`, which ext4's metadata
-/// checksums request through the crypto API rather than as a module dependency.
+/// checksums request through the crypto API rather than as a module dependency; Debian's C
+/// NVMe driver `nvme` (the NVMe suite binds it to the second controller, then swaps; `cargo
+/// xtask bench nvme` measures against it).
 const STOCK_MODULES: &[(&str, Option<Arch>)] = &[
     ("gpio_keys", Some(Arch::Arm64)),
     ("evdev", Some(Arch::Arm64)),
     ("ext4", None),
     ("crc32c_generic", None),
+    ("nvme", None),
 ];
 
 /// The [`STOCK_MODULES`] for `kernel` and the modules they depend on (`modinfo -F depends`),
@@ -214,7 +238,7 @@ const STOCK_MODULES: &[(&str, Option<Arch>)] = &[
 /// build tree of a kernel built here (the debug kernel). A module the kernel has built in is
 /// not found and not needed. They go into the initramfs only; they are not ours, so no module
 /// check runs on them.
-fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
+pub fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
     let mut trees = vec![kernel.kdir.clone()];
     if let Some(root) = kernel
         .image
@@ -255,6 +279,23 @@ fn stock_modules(kernel: &Kernel) -> Result<Vec<Built>> {
     Ok(found)
 }
 
+/// Where `kernel`'s own modules are: Debian's package tree next to the image
+/// (`lib/modules/<release>/`), or the build tree of a kernel built here.
+fn module_tree(kernel: &Kernel) -> PathBuf {
+    kernel
+        .image
+        .as_ref()
+        .and_then(|i| i.parent()?.parent().map(Path::to_path_buf))
+        .map(|root| root.join("lib/modules").join(&kernel.release))
+        .filter(|tree| tree.is_dir())
+        .unwrap_or_else(|| kernel.kdir.clone())
+}
+
+/// `kernel`'s list of the modules it has built in, if it has one.
+fn builtin_modules(kernel: &Kernel) -> Option<PathBuf> {
+    Some(module_tree(kernel).join("modules.builtin")).filter(|p| p.is_file())
+}
+
 /// The file of module `name` (`-` and `_` are the same in module names) under `dir`.
 fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
     let mut dirs = vec![dir.to_path_buf()];
@@ -284,9 +325,7 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     let scale = opts.timeout_scale.max(1);
     let mut records = ko_checks(kernel, label, modules);
     let runner = build_guest(arch)?;
-    let mut files = modules.to_vec();
-    files.extend(stock_modules(kernel)?);
-    let initrd = initramfs(arch, label, &files, &runner)?;
+    let initrd = initramfs(kernel, label, modules, &runner)?;
     let image = boot_image(kernel)?;
     let boot = |name: &str, suites: &str, timeout: u32| {
         boot(
@@ -302,7 +341,10 @@ pub fn run(kernel: &Kernel, modules: &[Built], opts: &Options) -> Result<Vec<Rec
     };
 
     let mut suites = vec!["selftests".to_string()];
-    for m in modules.iter().filter(|m| m.name != "rust_selftests") {
+    for m in modules
+        .iter()
+        .filter(|m| m.name != "rust_selftests" && has_suite(&m.name))
+    {
         if opts.driver.as_ref().is_none_or(|d| *d == m.name) {
             if suite_runs_on(&m.name, arch) {
                 suites.push(m.name.clone());

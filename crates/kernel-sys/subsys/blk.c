@@ -93,6 +93,11 @@ int rust_helper_rq_tag(const struct request *rq)
 	return rq->tag;
 }
 
+unsigned int rust_helper_rq_hw_queue(const struct request *rq)
+{
+	return rq->mq_hctx->queue_num;
+}
+
 int rust_helper_blk_rq_map_sg(struct request *rq, struct scatterlist *sgl)
 {
 	return blk_rq_map_sg(rq->q, rq, sgl);

@@ -12,6 +12,7 @@
  * bindgen no-copy: gpio_chip
  */
 #include <linux/errno.h>
+#include <linux/gpio.h>
 #include <linux/gpio/driver.h>
 #include <linux/irq.h>
 #include <linux/irqdesc.h>
@@ -30,11 +31,6 @@ int rust_helper_gpiochip_add_data(struct gpio_chip *gc, void *data)
 void rust_helper_gpiochip_remove(struct gpio_chip *gc)
 {
 	gpiochip_remove(gc);
-}
-
-void *rust_helper_gpiochip_get_data(struct gpio_chip *gc)
-{
-	return gpiochip_get_data(gc);
 }
 
 int rust_helper_gpiochip_generic_request(struct gpio_chip *gc, unsigned int offset)
@@ -57,7 +53,50 @@ void rust_helper_gpiochip_disable_irq(struct gpio_chip *gc, unsigned int offset)
 	gpiochip_disable_irq(gc, offset);
 }
 
+/*
+ * A kernel consumer's line, by global number (the legacy interface: a test consumer of a chip
+ * found through sysfs, with no firmware node naming the line for it).
+ */
+int rust_helper_gpio_request_input(unsigned int gpio, const char *label)
+{
+	return gpio_request_one(gpio, GPIOF_IN, label);
+}
+
+void rust_helper_gpio_free(unsigned int gpio)
+{
+	gpio_free(gpio);
+}
+
+int rust_helper_gpio_get_value(unsigned int gpio)
+{
+	return gpio_get_value(gpio);
+}
+
+int rust_helper_gpio_to_irq(unsigned int gpio)
+{
+	return gpio_to_irq(gpio);
+}
+
 #else /* !CONFIG_GPIOLIB */
+
+int rust_helper_gpio_request_input(unsigned int gpio, const char *label)
+{
+	return -ENODEV;
+}
+
+void rust_helper_gpio_free(unsigned int gpio)
+{
+}
+
+int rust_helper_gpio_get_value(unsigned int gpio)
+{
+	return -ENODEV;
+}
+
+int rust_helper_gpio_to_irq(unsigned int gpio)
+{
+	return -ENODEV;
+}
 
 int rust_helper_gpiochip_add_data(struct gpio_chip *gc, void *data)
 {
@@ -66,11 +105,6 @@ int rust_helper_gpiochip_add_data(struct gpio_chip *gc, void *data)
 
 void rust_helper_gpiochip_remove(struct gpio_chip *gc)
 {
-}
-
-void *rust_helper_gpiochip_get_data(struct gpio_chip *gc)
-{
-	return NULL;
 }
 
 int rust_helper_gpiochip_generic_request(struct gpio_chip *gc, unsigned int offset)

@@ -14,8 +14,10 @@ const unsigned int RUST_CONST_PCI_IRQ_LEGACY = PCI_IRQ_LEGACY;
 const unsigned int RUST_CONST_PCI_IRQ_MSI = PCI_IRQ_MSI;
 const unsigned int RUST_CONST_PCI_IRQ_MSIX = PCI_IRQ_MSIX;
 const unsigned int RUST_CONST_IRQF_SHARED = IRQF_SHARED;
+const unsigned int RUST_CONST_IRQF_ONESHOT = IRQF_ONESHOT;
 const int RUST_CONST_IRQ_NONE = IRQ_NONE;
 const int RUST_CONST_IRQ_HANDLED = IRQ_HANDLED;
+const int RUST_CONST_IRQ_WAKE_THREAD = IRQ_WAKE_THREAD;
 
 /* Whether the function uses MSI-X (its vectors are then masked per vector, not with INTMS). */
 bool rust_helper_pci_msix_enabled(struct pci_dev *pdev)

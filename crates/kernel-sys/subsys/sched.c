@@ -22,6 +22,11 @@ int rust_helper_signal_pending(void)
 	return signal_pending(current);
 }
 
+unsigned int rust_helper_num_possible_cpus(void)
+{
+	return num_possible_cpus();
+}
+
 void rust_helper_might_sleep(void)
 {
 	might_sleep();

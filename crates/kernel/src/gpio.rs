@@ -1,6 +1,7 @@
 //! GPIO controllers (gpiolib providers): a driver implements [`Chip`] (and [`IrqChip`] if its
 //! lines raise interrupts) and registers it with [`Registration`]; dropping the registration
-//! removes the chip, and only then drops the driver's data.
+//! removes the chip, and only then drops the driver's data. On the consumer side, a kernel
+//! module holds a [`Line`] and may take its interrupt ([`request_irq`]).
 //!
 //! The adapters below own the C side: a `struct gpio_chip` per registration, a static
 //! immutable `struct irq_chip` per chip type (`IRQCHIP_IMMUTABLE`: gpiolib never patches it),
@@ -11,7 +12,8 @@
 use crate::alloc::{Gfp, KBox};
 use crate::device::Device;
 use crate::error::{code::*, to_result, Result};
-use crate::irq::{self, Flow, Trigger};
+use crate::irq::{self, Flow, ThreadedHandler, ThreadedRegistration, Trigger};
+use crate::sync::Arc;
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_uint, c_ulong, c_void, CStr};
 use core::marker::PhantomPinned;
@@ -248,14 +250,22 @@ impl<T: Chip> Drop for Registration<T> {
     }
 }
 
-/// The chip's data and the line count behind a `gpio_chip` of ours.
+/// The driver's data of a `gpio_chip` of ours: the `gpio_chip` is the `gc` field of a pinned
+/// `Inner<T>`, so the data is found from it by address arithmetic (`container_of`), with no call
+/// to `gpiochip_get_data` (out of line, through a helper) on every line operation.
 ///
 /// # Safety
 /// `gc` is a chip registered by `Registration<T>`, during one of its callbacks.
 unsafe fn chip_data<'a, T: Chip>(gc: *mut bindings::gpio_chip) -> &'a T {
-    // SAFETY: `gpiochip_get_data` returns the pointer registered with the chip: the `data` of
-    // the pinned `Inner<T>`, live until the registration (which removes the chip first) drops.
-    unsafe { &*bindings::rust_helper_gpiochip_get_data(gc).cast::<T>() }
+    // `UnsafeCell<gpio_chip>` has the layout of `gpio_chip`: `gc` is the field's address.
+    let inner = gc
+        .cast::<u8>()
+        .wrapping_sub(core::mem::offset_of!(Inner<T>, gc))
+        .cast::<Inner<T>>();
+    // SAFETY: `gc` is the `gc` field of the pinned `Inner<T>` of a live registration (caller),
+    // so `inner` is that `Inner<T>`; its `data` is live until the registration (which removes
+    // the chip first) drops, and is only ever shared (`&T`).
+    unsafe { &(*inner).data }
 }
 
 /// `offset` checked against the line count.
@@ -459,4 +469,82 @@ unsafe extern "C" fn parent_handler<T: IrqChip>(desc: *mut bindings::irq_desc) {
     };
     // SAFETY: the chained handler of `desc`.
     unsafe { irq::chained(desc, || chip.handle_parent(&lines)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumers
+// ---------------------------------------------------------------------------------------------
+
+/// A GPIO line a kernel consumer holds as an input, by its global number (`gpio_request_one`
+/// with `GPIOF_IN`); freed (`gpio_free`) when dropped. While it is held, gpiolib keeps the
+/// chip's module loaded.
+///
+/// # Invariants
+/// `gpio` was requested by this value and is freed only by its `drop`.
+pub struct Line {
+    gpio: u32,
+}
+
+impl Line {
+    /// Requests line `gpio` (global number: the chip's base plus the offset) as an input,
+    /// labelled `label` (the consumer shown in `gpioinfo`). `EBUSY` if someone holds it,
+    /// `EINVAL`/`EPROBE_DEFER` if no chip has it.
+    pub fn request_input(gpio: u32, label: &'static CStr) -> Result<Line> {
+        // SAFETY: `label` is static (gpiolib keeps the pointer while the line is held).
+        to_result(unsafe { bindings::rust_helper_gpio_request_input(gpio, label.as_ptr()) })?;
+        // INVARIANT: requested above.
+        Ok(Line { gpio })
+    }
+
+    /// The global number.
+    pub fn number(&self) -> u32 {
+        self.gpio
+    }
+
+    /// The line's level (raw: no active-low inversion). In any context, for a chip that does
+    /// not sleep (gpiolib warns otherwise).
+    pub fn value(&self) -> Result<bool> {
+        // SAFETY: a line we hold (type invariant).
+        let v = unsafe { bindings::rust_helper_gpio_get_value(self.gpio) };
+        to_result(v).map(|()| v != 0)
+    }
+
+    /// The interrupt number of the line (mapped by the chip's irqchip on first use).
+    pub fn irq(&self) -> Result<u32> {
+        // SAFETY: a line we hold (type invariant).
+        let irq = unsafe { bindings::rust_helper_gpio_to_irq(self.gpio) };
+        to_result(irq)?;
+        u32::try_from(irq).map_err(|_| EINVAL)
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        // SAFETY: requested by us and not freed yet (type invariant).
+        unsafe { bindings::rust_helper_gpio_free(self.gpio) };
+    }
+}
+
+/// A consumer's handler of a GPIO line's interrupt: it owns the [`Line`], so the line stays
+/// held (and its interrupt mapped) for as long as the handler can run.
+pub trait LineHandler: ThreadedHandler {
+    /// The line whose interrupt this handles.
+    fn line(&self) -> &Line;
+}
+
+/// Requests the interrupt of `handler`'s line with `trigger` (`IRQF_TRIGGER_*`), threaded and
+/// oneshot (see [`ThreadedHandler`]): the chip's `set_type` programs the trigger and picks the
+/// flow handler (a level trigger gets `handle_level_irq`). Dropping the registration frees the
+/// interrupt; the line is freed when the last reference to the handler goes.
+pub fn request_irq<T: LineHandler>(
+    handler: Arc<T>,
+    trigger: Trigger,
+    name: &'static CStr,
+) -> Result<ThreadedRegistration<T>> {
+    let irq = handler.line().irq()?;
+    // SAFETY: `irq` is the interrupt of a line the handler holds; the registration keeps the
+    // handler (and so the line, and through gpiolib the chip's module) until free_irq. (Like
+    // any gpiolib consumer's, C or Rust, it relies on the provider's device not being unbound
+    // through sysfs while a line is held: gpiolib then removes the domain under its users.)
+    unsafe { ThreadedRegistration::request(irq, name, trigger, handler) }
 }

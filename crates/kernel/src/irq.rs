@@ -107,6 +107,116 @@ unsafe extern "C" fn handle<T: Handler>(_irq: c_int, dev_id: *mut c_void) -> bin
 }
 
 // ---------------------------------------------------------------------------------------------
+// Threaded, oneshot handlers
+// ---------------------------------------------------------------------------------------------
+
+/// What a threaded handler's hard part did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadedReturn {
+    /// The interrupt was not from this device.
+    None,
+    /// Handled completely: the thread does not run.
+    Handled,
+    /// Run [`ThreadedHandler::thread`] (`IRQ_WAKE_THREAD`).
+    WakeThread,
+}
+
+/// An interrupt handler in two parts, registered oneshot (`IRQF_ONESHOT`): the interrupt stays
+/// masked from the hard part until the thread part returned. That is what a level-triggered
+/// interrupt needs when its source can only be quietened from process context: unmasking it
+/// any earlier would fire it again at once, for as long as the level lasts.
+pub trait ThreadedHandler: Send + Sync + 'static {
+    /// Hard interrupt context (must not sleep, like [`Handler::handle`]).
+    fn handle(&self) -> ThreadedReturn;
+    /// The interrupt's kernel thread (process context: may sleep), with the interrupt masked.
+    fn thread(&self) -> IrqReturn;
+}
+
+/// A registered [`ThreadedHandler`]; `free_irq` when dropped (which waits for both parts).
+///
+/// # Invariants
+/// `handler` is registered for `irq` with `dev_id` = `Arc::as_ptr` of it, until dropped.
+pub struct ThreadedRegistration<T: ThreadedHandler> {
+    irq: u32,
+    handler: Arc<T>,
+}
+
+impl<T: ThreadedHandler> ThreadedRegistration<T> {
+    /// Registers `handler` for `irq`, oneshot, with the `trigger` it asks of the interrupt
+    /// chip (`Trigger::None`: the trigger the interrupt already has).
+    ///
+    /// # Safety
+    /// As for [`Registration::request`]: `irq` is an interrupt number the caller owns and
+    /// keeps allocated until the registration is dropped.
+    pub(crate) unsafe fn request(
+        irq: u32,
+        name: &'static CStr,
+        trigger: Trigger,
+        handler: Arc<T>,
+    ) -> Result<Self> {
+        let dev_id = &*handler as *const T as *mut c_void;
+        let flags = bindings::IRQF_ONESHOT | trigger.bits();
+        // SAFETY: as in `Registration::request`; both callbacks get the same `dev_id`.
+        to_result(unsafe {
+            bindings::request_threaded_irq(
+                irq,
+                Some(handle_hard::<T>),
+                Some(handle_thread::<T>),
+                flags.into(),
+                name.as_ptr(),
+                dev_id,
+            )
+        })?;
+        // INVARIANT: registered above.
+        Ok(Self { irq, handler })
+    }
+
+    /// The interrupt number.
+    pub fn irq(&self) -> u32 {
+        self.irq
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &Arc<T> {
+        &self.handler
+    }
+}
+
+impl<T: ThreadedHandler> Drop for ThreadedRegistration<T> {
+    fn drop(&mut self) {
+        let dev_id = &*self.handler as *const T as *mut c_void;
+        // SAFETY: registered with this `dev_id` (type invariant); free_irq waits for the hard
+        // handler and stops the thread, so neither uses the `Arc` after this.
+        unsafe { bindings::free_irq(self.irq, dev_id) };
+    }
+}
+
+unsafe extern "C" fn handle_hard<T: ThreadedHandler>(
+    _irq: c_int,
+    dev_id: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: as in `handle`: a live `ThreadedRegistration` keeps the handler alive.
+    let handler = unsafe { &*(dev_id as *const T) };
+    match handler.handle() {
+        ThreadedReturn::None => bindings::IRQ_NONE as _,
+        ThreadedReturn::Handled => bindings::IRQ_HANDLED as _,
+        ThreadedReturn::WakeThread => bindings::IRQ_WAKE_THREAD as _,
+    }
+}
+
+unsafe extern "C" fn handle_thread<T: ThreadedHandler>(
+    _irq: c_int,
+    dev_id: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: as in `handle_hard`.
+    let handler = unsafe { &*(dev_id as *const T) };
+    match handler.thread() {
+        IrqReturn::None => bindings::IRQ_NONE as _,
+        IrqReturn::Handled => bindings::IRQ_HANDLED as _,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Interrupt chips
 // ---------------------------------------------------------------------------------------------
 
@@ -128,6 +238,18 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The `IRQ_TYPE_*` bits (equal to the `IRQF_TRIGGER_*` request flags).
+    pub fn bits(self) -> u32 {
+        match self {
+            Trigger::None => bindings::IRQ_TYPE_NONE,
+            Trigger::EdgeRising => bindings::IRQ_TYPE_EDGE_RISING,
+            Trigger::EdgeFalling => bindings::IRQ_TYPE_EDGE_FALLING,
+            Trigger::EdgeBoth => bindings::IRQ_TYPE_EDGE_RISING | bindings::IRQ_TYPE_EDGE_FALLING,
+            Trigger::LevelHigh => bindings::IRQ_TYPE_LEVEL_HIGH,
+            Trigger::LevelLow => bindings::IRQ_TYPE_LEVEL_LOW,
+        }
+    }
+
     /// Decodes `IRQ_TYPE_*` bits. A request for both a level and an edge, or for both levels,
     /// is `EINVAL` (no chip can do both).
     pub fn from_bits(bits: u32) -> Result<Trigger> {
@@ -210,6 +332,16 @@ mod tests {
         assert_eq!(Trigger::from_bits(l), Ok(Trigger::LevelLow));
         for mixed in [r | h, f | l, h | l, r | f | h] {
             assert_eq!(Trigger::from_bits(mixed), Err(EINVAL), "{mixed:#x}");
+        }
+        for t in [
+            Trigger::None,
+            Trigger::EdgeRising,
+            Trigger::EdgeFalling,
+            Trigger::EdgeBoth,
+            Trigger::LevelHigh,
+            Trigger::LevelLow,
+        ] {
+            assert_eq!(Trigger::from_bits(t.bits()), Ok(t));
         }
     }
 }

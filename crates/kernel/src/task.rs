@@ -25,3 +25,10 @@ pub fn capable_sys_admin() -> bool {
     // SAFETY: checks the current task's credentials; a valid capability number.
     unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as core::ffi::c_int) }
 }
+
+/// The number of CPUs the system may ever run (`num_possible_cpus()`): blk-mq maps each of them
+/// to a hardware queue.
+pub fn possible_cpus() -> u32 {
+    // SAFETY: reads the constant possible-CPU mask; no preconditions.
+    unsafe { bindings::rust_helper_num_possible_cpus() }
+}

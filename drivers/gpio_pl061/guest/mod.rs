@@ -2,6 +2,7 @@
 //! C driver (`pl061_gpio`) and given back at the end. Requested on arm64 only (the driver's
 //! `Cargo.toml` names the architectures); where the device is missing, the first test fails.
 
+pub mod bench;
 mod uapi;
 
 use std::path::Path;
@@ -27,7 +28,7 @@ const LABEL: &str = "9030000.pl061";
 const C_DRIVER: &str = "pl061_gpio";
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 16] = [
+pub const TESTS: [TestCase; 19] = [
     TestCase::new("unbind_c_driver_and_bind_ours", bind_ours).setup(),
     TestCase::new("chip_and_lines_visible_in_uapi_v2", chip_and_lines_visible),
     TestCase::new("chip_visible_in_sysfs", chip_visible_in_sysfs),
@@ -47,8 +48,16 @@ pub const TESTS: [TestCase; 16] = [
     TestCase::new("gpiomon_sees_power_button_edges", gpiomon_edges)
         .timeout(Duration::from_secs(20)),
     TestCase::new("gpio_keys_reports_key_power", gpio_keys_power).timeout(Duration::from_secs(20)),
+    TestCase::new("level_high_irq_fires_while_high_only", level_high)
+        .timeout(Duration::from_secs(40)),
+    TestCase::new("level_low_irq_fires_while_low_only", level_low).timeout(Duration::from_secs(20)),
     TestCase::new("unload_frees_everything", |ctx| DRIVER.unload_cleanly(ctx)),
     TestCase::new("load_unload_20_cycles_leak_nothing", cycles).timeout(Duration::from_secs(60)),
+    TestCase::new(
+        "probe_failure_at_each_step_releases_everything",
+        probe_failures,
+    )
+    .timeout(Duration::from_secs(60)),
     TestCase::new("c_driver_rebinds_and_works", c_driver_rebinds),
 ];
 
@@ -643,6 +652,224 @@ fn key_power_values(ctx: &Ctx, events: &mut std::fs::File) -> TestResult<Vec<i32
     Ok(values)
 }
 
+/// The kernel consumer of line 3's interrupt (`drivers/gpio_irq_consumer`): threaded and
+/// oneshot, its thread holding the interrupt masked for `HOLD_MS` after each one.
+const CONSUMER: Driver = Driver::new("gpio_irq_consumer", "/dev/gpio_irq_consumer");
+/// The consumer's `hold_ms`.
+const HOLD_MS: u64 = 20;
+
+/// Our chip's base in the global GPIO numbering (`/sys/class/gpio/gpiochip<base>`).
+fn chip_base() -> TestResult<u32> {
+    for e in std::fs::read_dir("/sys/class/gpio").context("read_dir /sys/class/gpio")? {
+        let path = e.context("readdir")?.path();
+        let label = std::fs::read_to_string(path.join("label")).unwrap_or_default();
+        if label.trim() == LABEL {
+            let base = std::fs::read_to_string(path.join("base")).context("read base")?;
+            return base
+                .trim()
+                .parse()
+                .map_err(|_| crate::harness::Failure::new(format!("base {base:?}")));
+        }
+    }
+    Err(crate::harness::Failure::new(
+        "no chip labelled 9030000.pl061 in /sys/class/gpio",
+    ))
+}
+
+/// The consumer's counters: irq, fired, high, low, threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counts {
+    irq: u64,
+    fired: u64,
+    high: u64,
+    low: u64,
+    threads: u64,
+}
+
+fn consumer_counts() -> TestResult<Counts> {
+    let text =
+        std::fs::read_to_string("/dev/gpio_irq_consumer").context("read /dev/gpio_irq_consumer")?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+            .ok_or_else(|| crate::harness::Failure::new(format!("no {name} in {text:?}")))
+    };
+    Ok(Counts {
+        irq: field("irq")?,
+        fired: field("fired")?,
+        high: field("high")?,
+        low: field("low")?,
+        threads: field("threads")?,
+    })
+}
+
+/// Loads the consumer on line 3 with `trigger`; checks what the irq core recorded for the
+/// interrupt (`/sys/kernel/irq/<n>`: our irqchip, hwirq 3, a level type).
+fn load_consumer(ctx: &Ctx, trigger: &str) -> TestResult<Counts> {
+    let gpio = chip_base()? + 3;
+    CONSUMER.load(
+        ctx,
+        &format!("gpio={gpio} trigger={trigger} hold_ms={HOLD_MS}"),
+    )?;
+    let counts = consumer_counts()?;
+    let attr = |name: &str| {
+        let path = format!("/sys/kernel/irq/{}/{name}", counts.irq);
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .context(format!("read {path}"))
+    };
+    ensure_eq!(
+        (attr("chip_name")?, attr("hwirq")?, attr("type")?),
+        ("pl061".to_string(), "3".to_string(), "level".to_string()),
+        "irq {} (chip, hwirq, type)",
+        counts.irq
+    );
+    ensure_eq!(
+        attr("actions")?,
+        "gpio_irq_consumer",
+        "irq {}'s handlers",
+        counts.irq
+    );
+    Ok(counts)
+}
+
+/// How many interrupts a oneshot consumer can take in `ms` milliseconds: one per thread run
+/// (each sleeps `HOLD_MS` with the interrupt masked), plus the one in flight at each end.
+fn oneshot_bound(ms: u64) -> u64 {
+    ms / HOLD_MS + 2
+}
+
+/// A level-high interrupt on line 3 (GPIOIS = 1, GPIOIEV = 1 for the line): silent while the
+/// line is low; while QMP `system_powerdown` holds it high (~100 ms) it fires, again after
+/// every thread run (the level is still there), at most once per `HOLD_MS` (oneshot: masked
+/// until the thread returns); after the release it stops.
+///
+/// QEMU's PL061 latches a level in GPIORIS until GPIOIC clears it (the TRM's hardware follows
+/// the line): the acknowledge of the last interrupt taken while high latches it once more, so
+/// each press may end with one interrupt that finds the line already low. No more than that.
+fn level_high(ctx: &Ctx) -> TestResult {
+    let before = load_consumer(ctx, "high")?;
+    let result = level_high_presses(ctx, before);
+    CONSUMER.unload_cleanly(ctx)?;
+    result?;
+    let info = open_chip()?.line_info(3).context("line info 3")?;
+    ensure!(
+        info.flags & flag::USED == 0,
+        "line 3 still used after rmmod gpio_irq_consumer: {info:?}"
+    );
+    Ok(())
+}
+
+fn level_high_presses(ctx: &Ctx, before: Counts) -> TestResult {
+    std::thread::sleep(ctx.scaled(Duration::from_millis(200)));
+    let idle = consumer_counts()?;
+    ensure_eq!(idle.fired, 0, "interrupts while line 3 is low: {idle:?}");
+    let mut last = idle;
+    for attempt in 1..=PRESSES {
+        devtest::host_request("system_powerdown")?;
+        let deadline = std::time::Instant::now() + ctx.scaled(Duration::from_secs(5));
+        while consumer_counts()?.fired == last.fired {
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "press {attempt}: no interrupt within 5 s: {last:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The release comes ~100 ms after the press; then nothing more may fire.
+        std::thread::sleep(ctx.scaled(Duration::from_millis(600)));
+        let after = consumer_counts()?;
+        std::thread::sleep(ctx.scaled(Duration::from_millis(300)));
+        let later = consumer_counts()?;
+        ensure_eq!(
+            later,
+            after,
+            "interrupts keep coming after the release (before: {before:?})"
+        );
+        ensure_eq!(
+            after.threads,
+            after.fired,
+            "every interrupt ran the thread once"
+        );
+        let (high, low) = (after.high - last.high, after.low - last.low);
+        ensure!(
+            low <= 1,
+            "press {attempt}: {low} interrupts found line 3 low (at most the one QEMU's \
+             latched status gives): {after:?}"
+        );
+        ensure!(
+            high <= oneshot_bound(1000),
+            "press {attempt}: {high} interrupts while high: not held off by the oneshot thread"
+        );
+        if high >= 2 {
+            ctx.note(format!(
+                "press {attempt}: {high} interrupts while high, {low} latched after the release"
+            ));
+            return Ok(());
+        }
+        // One interrupt only: the guest did not run within the ~100 ms the line was high (or
+        // the line is edge-triggered, which pressing again shows).
+        ctx.note(format!(
+            "press {attempt}: {high} interrupt(s) while high; pressing again"
+        ));
+        last = after;
+    }
+    Err(crate::harness::Failure::new(format!(
+        "no press in {PRESSES} gave more than one interrupt while the line was high (an edge?)"
+    )))
+}
+
+/// A level-low interrupt on line 3 (GPIOIS = 1, GPIOIEV = 0), which is low while the button is
+/// up: it fires at once and keeps firing, once per thread run (oneshot), every time finding
+/// the line low; a press (the line high ~100 ms) adds at most QEMU's one latched interrupt
+/// that finds it high. Removing the consumer stops it.
+fn level_low(ctx: &Ctx) -> TestResult {
+    load_consumer(ctx, "low")?;
+    let result = level_low_fires(ctx);
+    CONSUMER.unload_cleanly(ctx)?;
+    result
+}
+
+fn level_low_fires(ctx: &Ctx) -> TestResult {
+    // At least 300 ms, longer (up to 5 s) if the guest ran too little to see 3 interrupts.
+    let (t0, c0) = (std::time::Instant::now(), consumer_counts()?);
+    let deadline = t0 + ctx.scaled(Duration::from_secs(5));
+    std::thread::sleep(ctx.scaled(Duration::from_millis(300)));
+    let (t1, c1) = loop {
+        let (t1, c1) = (std::time::Instant::now(), consumer_counts()?);
+        if c1.fired - c0.fired >= 3 || t1 > deadline {
+            break (t1, c1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ms = (t1 - t0).as_millis() as u64;
+    let fired = c1.fired - c0.fired;
+    ensure!(
+        fired >= 3,
+        "{fired} interrupt(s) in {ms} ms while line 3 is low: a level fires again after each \
+         thread run ({c1:?})"
+    );
+    ensure!(
+        fired <= oneshot_bound(ms),
+        "{fired} interrupts in {ms} ms: more than one per {HOLD_MS} ms thread run (oneshot)"
+    );
+    ensure_eq!(c1.high, 0, "interrupts that found line 3 high (it is low)");
+    devtest::host_request("system_powerdown")?;
+    std::thread::sleep(ctx.scaled(Duration::from_millis(1500)));
+    let c2 = consumer_counts()?;
+    ensure!(
+        c2.high <= 1,
+        "{} interrupts found line 3 high during a press (at most QEMU's one latched): {c2:?}",
+        c2.high
+    );
+    ensure!(c2.fired > c1.fired, "no interrupt after the press: {c2:?}");
+    ctx.note(format!(
+        "{fired} interrupts in {ms} ms while low; {} over the press, {} of them latched high",
+        c2.fired - c1.fired,
+        c2.high
+    ));
+    Ok(())
+}
+
 fn cycles(ctx: &Ctx) -> TestResult {
     for round in 1..=20 {
         load_and_bind(ctx).map_err(|f| f.context(&format!("round {round}: load")))?;
@@ -664,6 +891,78 @@ fn cycles(ctx: &Ctx) -> TestResult {
         wait_bound(ctx, None)?;
     }
     Ok(())
+}
+
+/// The driver's fault injection, `fail_probe_at=N`: probe fails with ENOMEM right after its
+/// step N. For N = 1, 2, ... until a probe succeeds: the module loads (its driver probes the
+/// device, which `driver_override` names, and fails), a `bind` gets ENOMEM, the device stays
+/// unbound with no chip, no register window left requested in `/proc/iomem`, and the module
+/// unloads having freed every allocation. The first N whose probe succeeds must give a chip
+/// that works.
+fn probe_failures(ctx: &Ctx) -> TestResult {
+    ensure!(
+        !module::is_loaded("gpio_pl061"),
+        "our module is still loaded"
+    );
+    write_attr(&format!("{DEVICE}/driver_override"), "gpio_pl061")?;
+    for step in 1.. {
+        let mut kmsg = crate::kmsg::Kmsg::open().context("open /dev/kmsg")?;
+        kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
+        module::load(&DRIVER.path(), &format!("fail_probe_at={step}"))
+            .map_err(|e| crate::harness::Failure::new(e.to_string()))?;
+        if bound_driver().is_some() {
+            ensure!(
+                step > 3,
+                "probe succeeded with fail_probe_at={step}: the driver has fewer than 3 steps"
+            );
+            let result = (|| {
+                // The window a bound driver holds is listed under its name (what the failed
+                // probes above must have released).
+                let iomem = std::fs::read_to_string("/proc/iomem").context("read /proc/iomem")?;
+                ensure!(
+                    iomem.contains("gpio_pl061"),
+                    "/proc/iomem lists no gpio_pl061 window while bound:\n{iomem}"
+                );
+                let chip = open_chip()?;
+                let lines = chip
+                    .request(&[0], "ktest-after", flag::OUTPUT, Some(1))
+                    .context("request line 0")?;
+                ensure_eq!(lines.get(1).context("get")?, 1, "line 0 read back");
+                Ok(())
+            })();
+            DRIVER.unload_cleanly(ctx)?;
+            wait_bound(ctx, None)?;
+            return result.map_err(|f| f.context(&format!("fail_probe_at={step} (past the last)")));
+        }
+        let at = |f: crate::harness::Failure| f.context(&format!("fail_probe_at={step}"));
+        expect_errno(
+            std::fs::write("/sys/bus/amba/drivers/gpio_pl061/bind", LABEL).map_err(Errno::from),
+            Errno(libc::ENOMEM),
+            format!("fail_probe_at={step}: bind"),
+        )?;
+        ensure!(
+            bound_driver().is_none() && chip_path().is_err(),
+            "fail_probe_at={step}: a driver or chip is left on the device: {:?}",
+            bound_driver()
+        );
+        let iomem = std::fs::read_to_string("/proc/iomem").context("read /proc/iomem")?;
+        ensure!(
+            !iomem.contains("gpio_pl061"),
+            "fail_probe_at={step}: the register window is still requested:\n{iomem}"
+        );
+        let injected = devtest::log_since(&mut kmsg)
+            .map_err(at)?
+            .iter()
+            .filter(|l| l.contains(&format!("injected failure after step {step}")))
+            .count();
+        ensure_eq!(
+            injected,
+            2,
+            "fail_probe_at={step}: injected failures logged (load, bind)"
+        );
+        DRIVER.unload_cleanly(ctx).map_err(at)?;
+    }
+    unreachable!()
 }
 
 fn c_driver_rebinds(ctx: &Ctx) -> TestResult {

@@ -68,6 +68,37 @@ fn bit(offset: u32) -> u8 {
     1 << (offset % u32::from(NGPIO))
 }
 
+/// A line's bits in GPIOIS, GPIOIBE and GPIOIEV (TRM: "Interrupt sense", "Interrupt both
+/// edges", "Interrupt event").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sense {
+    /// GPIOIS: 1 = level, 0 = edge.
+    level: bool,
+    /// GPIOIBE: 1 = both edges (GPIOIEV then ignored).
+    both: bool,
+    /// GPIOIEV: 1 = rising edge or high level, 0 = falling edge or low level.
+    high_or_rising: bool,
+}
+
+impl Sense {
+    /// The bits for `trigger`, and the flow handler its interrupts need.
+    fn of(trigger: Trigger) -> (Sense, Flow) {
+        let sense = |level, both, high_or_rising| Sense {
+            level,
+            both,
+            high_or_rising,
+        };
+        match trigger {
+            Trigger::LevelHigh => (sense(true, false, true), Flow::Level),
+            Trigger::LevelLow => (sense(true, false, false), Flow::Level),
+            Trigger::EdgeBoth => (sense(false, true, false), Flow::Edge),
+            Trigger::EdgeRising => (sense(false, false, true), Flow::Edge),
+            Trigger::EdgeFalling => (sense(false, false, false), Flow::Edge),
+            Trigger::None => (sense(false, false, false), Flow::Bad),
+        }
+    }
+}
+
 impl Pl061 {
     fn write_data(&self, mask: u8, value: u8) -> Result {
         self.io.try_write8(value, regs::data_offset(mask))
@@ -146,28 +177,22 @@ impl gpio::IrqChip for Pl061 {
 
     fn set_type(&self, hwirq: u32, trigger: Trigger) -> Result<Flow> {
         let b = bit(hwirq);
+        let (sense, flow) = Sense::of(trigger);
+        let put = |reg: u8, on: bool| if on { reg | b } else { reg & !b };
         self.lock.lock_irqsave(|_| {
-            let (mut is, mut ibe, mut iev) = (
-                self.io.read(regs::IS),
-                self.io.read(regs::IBE),
-                self.io.read(regs::IEV),
+            let (is, ibe, iev) = (
+                put(self.io.read(regs::IS), sense.level),
+                put(self.io.read(regs::IBE), sense.both),
+                put(self.io.read(regs::IEV), sense.high_or_rising),
             );
-            let mut select = |level: bool, both: bool, high_or_rising: bool| {
-                is = if level { is | b } else { is & !b };
-                ibe = if both { ibe | b } else { ibe & !b };
-                iev = if high_or_rising { iev | b } else { iev & !b };
-            };
-            let flow = match trigger {
-                Trigger::LevelHigh => (select(true, false, true), Flow::Level).1,
-                Trigger::LevelLow => (select(true, false, false), Flow::Level).1,
-                Trigger::EdgeBoth => (select(false, true, false), Flow::Edge).1,
-                Trigger::EdgeRising => (select(false, false, true), Flow::Edge).1,
-                Trigger::EdgeFalling => (select(false, false, false), Flow::Edge).1,
-                Trigger::None => (select(false, false, false), Flow::Bad).1,
-            };
-            self.io.write(regs::IS, is);
-            self.io.write(regs::IBE, ibe);
+            // Polarity first: selecting a level before its polarity could latch the wrong one.
             self.io.write(regs::IEV, iev);
+            self.io.write(regs::IBE, ibe);
+            self.io.write(regs::IS, is);
+            // Then clear what the old configuration (or the switch) latched, as the PL061-based
+            // Stellaris GPIO's datasheet prescribes for a new sense, so the consumer's first
+            // interrupt is one of its own trigger (a level still present is raised again).
+            self.io.write(regs::IC, b);
             Ok(flow)
         })
     }
@@ -193,11 +218,13 @@ impl amba::Driver for Pl061Driver {
 
     fn probe(dev: &amba::Device) -> Result<Self::Data> {
         let io = dev.iomap::<{ regs::SIZE }>(c"gpio_pl061")?;
+        fault_after(1)?;
         io.write(regs::IE, 0); // all interrupts off until a consumer asks
         let chip = Pl061 {
             io,
             lock: new_spinlock!((), "gpio_pl061.lock", Gfp::KERNEL)?,
         };
+        fault_after(2)?;
         let registration = match dev.irq(0) {
             Some(irq) => {
                 gpio::Registration::register_with_irq(dev.as_dev(), NGPIO, chip, irq, Gfp::KERNEL)
@@ -207,9 +234,21 @@ impl amba::Driver for Pl061Driver {
                 gpio::Registration::register(dev.as_dev(), NGPIO, chip, Gfp::KERNEL)
             }
         }?;
+        fault_after(3)?;
         pr_info!("{}: PL061 GPIO chip registered", name(dev));
         Ok(registration)
     }
+}
+
+/// Fault injection for the tests: with `fail_probe_at=N`, probe fails with `ENOMEM` right
+/// after its step N (1: registers mapped, 2: chip state allocated, 3: chip registered), as if
+/// the next allocation had failed; what the steps before took must all be released.
+fn fault_after(step: u32) -> Result {
+    if module_params::fail_probe_at.get() == step {
+        pr_info!("probe: injected failure after step {step}");
+        return Err(ENOMEM);
+    }
+    Ok(())
 }
 
 fn name(dev: &amba::Device) -> &str {
@@ -235,4 +274,42 @@ kernel::module! {
     author: "Rust driver examples",
     description: "ARM PrimeCell PL061 GPIO controller (gpio_chip + irqchip) in safe Rust",
     license: "GPL",
+    params: {
+        fail_probe_at: u32 = 0, "Tests: fail probe with ENOMEM after step N (1-3; 0: never)",
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_program_the_trm_sense_bits() {
+        let s = |level, both, high_or_rising| Sense {
+            level,
+            both,
+            high_or_rising,
+        };
+        assert_eq!(
+            Sense::of(Trigger::LevelHigh),
+            (s(true, false, true), Flow::Level)
+        );
+        assert_eq!(
+            Sense::of(Trigger::LevelLow),
+            (s(true, false, false), Flow::Level)
+        );
+        assert_eq!(
+            Sense::of(Trigger::EdgeRising),
+            (s(false, false, true), Flow::Edge)
+        );
+        assert_eq!(
+            Sense::of(Trigger::EdgeFalling),
+            (s(false, false, false), Flow::Edge)
+        );
+        assert_eq!(Sense::of(Trigger::EdgeBoth).0, s(false, true, false));
+        assert_eq!(
+            Sense::of(Trigger::None),
+            (s(false, false, false), Flow::Bad)
+        );
+    }
 }

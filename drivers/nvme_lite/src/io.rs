@@ -7,12 +7,13 @@
 
 use crate::regs;
 use crate::spec::{io_opcode, Command, Completion};
-use crate::{Bar0, NvmeLite};
+use crate::{Bar0, Nvme, NvmeLite};
 use kernel::block::mq::{self, Op, Request, Status};
 use kernel::device::Device;
 use kernel::dma::{self, CoherentAllocation};
 use kernel::irq::{self, IrqReturn};
 use kernel::prelude::*;
+use kernel::sync::atomic::{AtomicU32, Ordering};
 use zerocopy::little_endian::U64;
 
 /// Entries per I/O queue (the tag set has one fewer: a full ring keeps one slot empty).
@@ -22,8 +23,16 @@ const PRPS_PER_PAGE: usize = 512;
 /// The memory page size (CC.MPS = 0).
 const PAGE: u64 = 4096;
 
-/// Queue 1: what `queue_rq` and the interrupt handler share.
+/// I/O completions consumed so far, on every queue of every controller (for `drop_at`).
+static COMPLETIONS: AtomicU32 = AtomicU32::new(0);
+
+/// An I/O queue pair (one per CPU, up to the controller's limit): what `queue_rq` and its
+/// interrupt handler share.
 pub struct IoQueue {
+    /// Queue identifier (1-based: 0 is the admin queue); hardware queue `qid - 1` of blk-mq.
+    qid: u16,
+    /// The interrupt vector of its completion queue.
+    vector: u32,
     bar: Arc<Bar0>,
     ring: SpinLock<Ring>,
     /// One PRP list page per tag.
@@ -34,7 +43,8 @@ pub struct IoQueue {
     lba_shift: u32,
     /// Namespace size in 512-byte sectors.
     capacity_sectors: u64,
-    /// Fault injection (`drop_completion=N`): the Nth I/O completion is ignored (0: never).
+    /// Fault injection (`drop_completion=N`): the Nth I/O completion (counted over all
+    /// queues) is ignored (0: never).
     drop_at: u32,
 }
 
@@ -46,29 +56,65 @@ struct Ring {
     phase: bool,
     /// The request each command identifier (= tag) stands for, while in flight.
     inflight: KVec<Option<Request<NvmeLite>>>,
-    /// I/O completions consumed so far (for `drop_at`).
-    completions: u32,
+    /// The command each request in flight was submitted as (by tag): after a controller reset
+    /// the same commands are submitted again (their data stays mapped).
+    cmds: KVec<Command>,
     /// Commands (by tag, one bit each) the controller completed but whose completion was not
     /// delivered (`drop_completion`): the controller is done with their buffers.
     lost: u64,
-    /// The controller is gone (surprise removal): no more doorbells, every request fails.
-    dead: bool,
+    /// Commands (by tag) an Abort was sent for since they were (re)submitted: a second timeout
+    /// resets the controller.
+    aborted: u64,
+    state: State,
 }
 
-const _: () = assert!(IO_DEPTH as u32 <= u64::BITS, "one bit of `lost` per tag");
+/// Whether commands reach the controller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Submissions ring the doorbell.
+    Live,
+    /// A controller reset is in progress: new requests are kept (in `inflight`/`cmds`) and
+    /// submitted when the queues are back; no doorbell is written.
+    Resetting,
+    /// The controller is gone (surprise removal) or could not be brought back: no more
+    /// doorbells, every request fails.
+    Dead,
+}
+
+/// What the timeout handler found about a request (see [`IoQueue::check_timeout`]).
+pub enum Timeout {
+    /// It completed meanwhile.
+    Completed,
+    /// Its completion was lost (`drop_completion`): here it is, the controller is done with it.
+    Lost(Request<NvmeLite>),
+    /// The controller still owns it, and no Abort was sent for it yet (one is now due).
+    AbortDue,
+    /// The controller still owns it although an Abort was sent: reset the controller.
+    AbortedBefore,
+}
+
+const _: () = assert!(
+    IO_DEPTH as u32 <= u64::BITS,
+    "one bit of `lost` and `aborted` per tag"
+);
 
 impl IoQueue {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         dev: &Device,
         bar: Arc<Bar0>,
+        qid: u16,
+        vector: u32,
         stride: usize,
         lba_shift: u32,
         capacity_sectors: u64,
         drop_at: u32,
     ) -> Result<Self> {
         let mut inflight = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
+        let mut cmds = KVec::with_capacity(IO_DEPTH.into(), Gfp::KERNEL)?;
         for _ in 0..IO_DEPTH {
             inflight.push(None, Gfp::KERNEL)?;
+            cmds.push(Command::default(), Gfp::KERNEL)?;
         }
         let ring = Ring {
             sq: CoherentAllocation::alloc(dev, IO_DEPTH.into(), Gfp::KERNEL)?,
@@ -77,11 +123,14 @@ impl IoQueue {
             cq_head: 0,
             phase: true,
             inflight,
-            completions: 0,
+            cmds,
             lost: 0,
-            dead: false,
+            aborted: 0,
+            state: State::Live,
         };
         Ok(Self {
+            qid,
+            vector,
             bar,
             ring: new_spinlock!(ring, "nvme_lite.ioq", Gfp::KERNEL)?,
             prp_lists: CoherentAllocation::alloc(
@@ -89,12 +138,22 @@ impl IoQueue {
                 usize::from(IO_DEPTH) * PRPS_PER_PAGE,
                 Gfp::KERNEL,
             )?,
-            sq_doorbell: regs::DOORBELLS + 2 * stride,
-            cq_doorbell: regs::DOORBELLS + 3 * stride,
+            sq_doorbell: regs::DOORBELLS + 2 * usize::from(qid) * stride,
+            cq_doorbell: regs::DOORBELLS + (2 * usize::from(qid) + 1) * stride,
             lba_shift,
             capacity_sectors,
             drop_at,
         })
+    }
+
+    /// Its queue identifier.
+    pub fn qid(&self) -> u16 {
+        self.qid
+    }
+
+    /// The interrupt vector of its completion queue.
+    pub fn vector(&self) -> u32 {
+        self.vector
     }
 
     /// The bus addresses of the submission and completion rings, for Create I/O SQ/CQ.
@@ -161,7 +220,7 @@ impl IoQueue {
         let tag = rq.tag();
         cmd.cid.set(tag as u16);
         self.ring.lock_irqsave(|r| {
-            if r.dead {
+            if r.state == State::Dead {
                 return Err((rq, Status::IoErr));
             }
             let slot = match r.inflight.as_mut_slice().get_mut(tag as usize) {
@@ -169,20 +228,36 @@ impl IoQueue {
                 _ => return Err((rq, Status::IoErr)),
             };
             *slot = Some(rq);
-            r.sq.write(r.sq_tail.into(), &cmd);
-            r.sq_tail = (r.sq_tail + 1) % IO_DEPTH;
-            // writel orders the entry (and PRP list) writes before the doorbell.
-            let _ = self.bar.try_write32(r.sq_tail.into(), self.sq_doorbell);
+            if let Some(saved) = r.cmds.as_mut_slice().get_mut(tag as usize) {
+                *saved = cmd;
+            }
+            r.aborted &= !(1 << tag);
+            if r.state == State::Live {
+                self.push(r, &cmd);
+                self.ring_sq(r);
+            }
             Ok(())
         })
     }
 
+    /// Writes `cmd` at the submission queue's tail (the doorbell is rung separately).
+    fn push(&self, r: &mut Ring, cmd: &Command) {
+        r.sq.write(r.sq_tail.into(), cmd);
+        r.sq_tail = (r.sq_tail + 1) % IO_DEPTH;
+    }
+
+    /// Announces the submission queue's tail. writel orders the entries' (and PRP lists')
+    /// writes to DMA memory before the doorbell.
+    fn ring_sq(&self, r: &Ring) {
+        let _ = self.bar.try_write32(r.sq_tail.into(), self.sq_doorbell);
+    }
+
     /// Consumes the posted completions; ends their requests after letting go of the lock.
-    fn process_completions(&self) -> IrqReturn {
+    pub fn process_completions(&self) -> IrqReturn {
         let mut done: [Option<(Request<NvmeLite>, Status)>; IO_DEPTH as usize] =
             [const { None }; IO_DEPTH as usize];
-        let count = self.ring.lock_irqsave(|r| {
-            let mut count = 0;
+        let consumed = self.ring.lock_irqsave(|r| {
+            let (mut count, mut consumed) = (0, 0);
             while count < done.len() {
                 let head = usize::from(r.cq_head);
                 if r.cq.read(head).phase() != r.phase {
@@ -190,20 +265,27 @@ impl IoQueue {
                 }
                 dma::rmb();
                 let cqe = r.cq.read(head);
+                consumed += 1;
                 r.cq_head += 1;
                 if r.cq_head == IO_DEPTH {
                     r.cq_head = 0;
                     r.phase = !r.phase;
                 }
                 let cid = usize::from(cqe.cid.get());
-                r.completions = r.completions.wrapping_add(1);
-                if self.drop_at != 0 && r.completions == self.drop_at {
+                let nth = COMPLETIONS.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+                if self.drop_at != 0 && nth == self.drop_at {
                     // Fault injection: the request stays in flight until it times out; the
                     // controller is done with it, which the timeout handler may rely on.
                     pr_warn!("drop_completion: ignoring completion of command {cid}\n");
                     if cid < IO_DEPTH as usize {
                         r.lost |= 1 << cid;
                     }
+                    continue;
+                }
+                let sf = cqe.status_field();
+                // While the controller is being reset, a command it fails without Do Not Retry
+                // (QEMU aborts what it had in flight) stays, to be submitted again.
+                if r.state == State::Resetting && sf != 0 && sf & DNR == 0 {
                     continue;
                 }
                 match r
@@ -213,21 +295,23 @@ impl IoQueue {
                     .and_then(Option::take)
                 {
                     Some(rq) => {
-                        done[count] = Some((rq, status(cqe.status_field())));
+                        done[count] = Some((rq, status(sf)));
                         count += 1;
                     }
                     None => pr_warn!("completion for unknown command {cid}\n"),
                 }
             }
-            if count > 0 {
+            // Also when the only entry consumed was a dropped one: the controller must see
+            // its slot free. Not while resetting or dead: those queues no longer exist.
+            if consumed > 0 && r.state == State::Live {
                 let _ = self.bar.try_write32(r.cq_head.into(), self.cq_doorbell);
             }
-            count
+            consumed
         });
         for (rq, st) in done.iter_mut().filter_map(Option::take) {
             rq.end(st);
         }
-        if count > 0 {
+        if consumed > 0 {
             IrqReturn::Handled
         } else {
             IrqReturn::None
@@ -236,14 +320,14 @@ impl IoQueue {
 }
 
 impl IoQueue {
-    /// The controller is gone (surprise removal, CSTS reads all-ones): from now on requests
-    /// fail without touching the device, and those in flight end with an I/O error now (their
-    /// completions will never come).
+    /// The controller is gone (surprise removal, CSTS reads all-ones) or could not be brought
+    /// back after a reset: from now on requests fail without touching the device, and those in
+    /// flight end with an I/O error now (their completions will never come).
     pub fn kill(&self) {
         let mut done: [Option<Request<NvmeLite>>; IO_DEPTH as usize] =
             [const { None }; IO_DEPTH as usize];
         self.ring.lock_irqsave(|r| {
-            r.dead = true;
+            r.state = State::Dead;
             for (slot, d) in r.inflight.as_mut_slice().iter_mut().zip(done.iter_mut()) {
                 *d = slot.take();
             }
@@ -253,37 +337,86 @@ impl IoQueue {
         }
     }
 
-    /// blk-mq's timeout for the request with tag `tag` (process context, kblockd). First
-    /// reap the completion queue, as `nvme_timeout()` does (a lost interrupt). A request whose
-    /// completion the controller posted but that was lost is taken back and ended with a
-    /// timeout error: the controller is done with its buffers.
-    ///
-    /// A request the controller still owns is left alone (its timer restarts): ending it would
-    /// free buffers the device may still write into. Recovering from that (Admin Abort, then a
-    /// controller reset, as the C driver does) is not implemented yet.
-    fn timed_out(&self, tag: u32) -> mq::TimeoutAction {
-        let _ = self.process_completions();
+    /// The timeout handler's view of the request with tag `tag` (call after reaping the
+    /// completion queue). Marks it aborted when it reports [`Timeout::AbortDue`].
+    pub fn check_timeout(&self, tag: u32) -> Timeout {
         let bit = 1u64.checked_shl(tag).unwrap_or(0);
-        let (rq, still_owned) = self.ring.lock_irqsave(|r| {
-            let slot = r.inflight.as_mut_slice().get_mut(tag as usize);
+        self.ring.lock_irqsave(|r| {
+            let Some(slot) = r.inflight.as_mut_slice().get_mut(tag as usize) else {
+                return Timeout::Completed;
+            };
             match slot {
-                // Completed meanwhile (reaped just above, or by the interrupt handler).
-                None | Some(None) => (None, false),
-                Some(slot) if r.lost & bit != 0 => {
+                None => Timeout::Completed,
+                Some(_) if r.lost & bit != 0 => {
                     r.lost &= !bit;
-                    (slot.take(), false)
+                    slot.take().map_or(Timeout::Completed, Timeout::Lost)
                 }
-                Some(Some(_)) => (None, true),
+                Some(_) if r.aborted & bit != 0 => Timeout::AbortedBefore,
+                Some(_) => {
+                    r.aborted |= bit;
+                    Timeout::AbortDue
+                }
+            }
+        })
+    }
+
+    /// First step of a controller reset: from now on new requests are held back (no doorbell).
+    pub fn begin_reset(&self) {
+        self.ring.lock_irqsave(|r| {
+            if r.state == State::Live {
+                r.state = State::Resetting;
             }
         });
-        if let Some(rq) = rq {
-            pr_warn!("I/O command {tag} timed out: ending it with an error\n");
-            rq.end(Status::Timeout);
-        } else if still_owned {
-            pr_warn!("I/O command {tag} timed out; the controller still owns it: waiting\n");
-            return mq::TimeoutAction::ResetTimer;
-        }
-        mq::TimeoutAction::Done
+    }
+
+    /// After the controller was disabled (it no longer owns any command or buffer): reaps the
+    /// completions it posted before (failures without Do Not Retry stay, to be submitted
+    /// again: QEMU fails the commands it had in flight when it is reset), takes back request `culprit` if it is still in flight, and
+    /// empties the rings (cleared completion ring, indices and phase as new). The other
+    /// requests stay, to be submitted again by [`resume`](Self::resume).
+    pub fn after_disable(&self, culprit: Option<u32>) -> Option<Request<NvmeLite>> {
+        let _ = self.process_completions();
+        self.ring.lock_irqsave(|r| {
+            let rq = culprit.and_then(|tag| {
+                r.inflight
+                    .as_mut_slice()
+                    .get_mut(tag as usize)
+                    .and_then(Option::take)
+            });
+            for i in 0..usize::from(IO_DEPTH) {
+                r.cq.write(i, &Completion::default());
+            }
+            r.sq_tail = 0;
+            r.cq_head = 0;
+            r.phase = true;
+            r.lost = 0;
+            r.aborted = 0;
+            rq
+        })
+    }
+
+    /// Last step of a controller reset, once the I/O queues exist again: submits every request
+    /// still in flight again (the same command, its data still mapped: reads, writes and
+    /// flushes may be repeated) and lets new ones through. Returns how many were resubmitted.
+    pub fn resume(&self) -> usize {
+        self.ring.lock_irqsave(|r| {
+            if r.state != State::Resetting {
+                return 0;
+            }
+            let mut n = 0;
+            for tag in 0..usize::from(IO_DEPTH) {
+                let held = r.inflight.as_slice().get(tag).is_some_and(Option::is_some);
+                if let Some(&cmd) = r.cmds.as_slice().get(tag).filter(|_| held) {
+                    self.push(r, &cmd);
+                    n += 1;
+                }
+            }
+            r.state = State::Live;
+            if n > 0 {
+                self.ring_sq(r);
+            }
+            n
+        })
     }
 }
 
@@ -335,6 +468,9 @@ fn prp_entries(
     Ok(prps)
 }
 
+/// Do Not Retry, in the Status Field (without the phase bit).
+const DNR: u16 = 1 << 14;
+
 /// NVMe status (Status Field without the phase bit) → block status, as `nvme_error_status()`.
 fn status(sf: u16) -> Status {
     match sf & 0x7ff {
@@ -362,21 +498,24 @@ impl irq::Handler for IoQueue {
 }
 
 impl mq::Operations for NvmeLite {
-    type QueueData = IoQueue;
+    type QueueData = Nvme;
     type RequestData = ();
 
     fn new_request_data() {}
 
     fn queue_rq(
-        queue: &IoQueue,
+        nvme: &Nvme,
         rq: Request<NvmeLite>,
         _is_last: bool,
     ) -> core::result::Result<(), (Request<NvmeLite>, Status)> {
-        queue.submit(rq)
+        match nvme.queue(rq.hw_queue()) {
+            Some(q) => q.submit(rq),
+            None => Err((rq, Status::IoErr)),
+        }
     }
 
-    fn timeout(queue: &IoQueue, tag: u32) -> mq::TimeoutAction {
-        queue.timed_out(tag)
+    fn timeout(nvme: &Nvme, hw_queue: u32, tag: u32) -> mq::TimeoutAction {
+        nvme.timed_out(hw_queue, tag)
     }
 }
 

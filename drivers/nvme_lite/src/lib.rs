@@ -16,7 +16,8 @@
 //!
 //! Reading order: `regs.rs` (registers), `spec.rs` (commands, Identify pages), `queue.rs` (the
 //! polled admin queue), this file (probe, enable, identify, queues, remove), `io.rs` (the I/O
-//! path and the interrupt handler), `passthru.rs` (the admin queue after probe, nvme-cli).
+//! path and the interrupt handler), `reset.rs` (timeout recovery), `passthru.rs` (the admin queue, shared with
+//! nvme-cli).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ mod io;
 mod passthru;
 mod queue;
 mod regs;
+mod reset;
 mod spec;
 
 use io::{IoQueue, IO_DEPTH};
@@ -52,6 +54,8 @@ const ADMIN_DEPTH: u16 = 32;
 const ADMIN_TIMEOUT_MS: u64 = 5_000;
 /// How long a normal shutdown may take (the C driver's `shutdown_timeout` default).
 const SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
+/// The most I/O queues we create (one per CPU up to this).
+const MAX_IO_QUEUES: u32 = 64;
 /// The largest transfer we ask for, whatever MDTS allows: 512 KiB (129 PRP entries).
 const MAX_TRANSFER: u64 = 512 * 1024;
 
@@ -70,6 +74,34 @@ struct Identity {
     lba_shift: u32,
 }
 
+/// What the block layer's callbacks share: the I/O queue for `queue_rq`, and for the timeout
+/// handler (`reset.rs`) everything a controller reset needs.
+pub struct Nvme {
+    /// The I/O queues: blk-mq's hardware queue `i` is `queues[i]`, queue identifier `i + 1`.
+    queues: KVec<Arc<IoQueue>>,
+    /// The admin queue: probe, the timeout handler (Abort, reset), the node's passthrough
+    /// commands and remove take turns (`passthru.rs`); shared with the node's open files,
+    /// which lose it on removal.
+    admin: Arc<Admin>,
+    bar: Arc<Bar0>,
+    dev: GenericDevice,
+    cap: Cap,
+}
+
+impl Nvme {
+    /// The I/O queue of blk-mq's hardware queue `hw_queue`.
+    fn queue(&self, hw_queue: u32) -> Option<&Arc<IoQueue>> {
+        self.queues.as_slice().get(hw_queue as usize)
+    }
+
+    /// Fails every request, now and from now on, on every queue.
+    fn kill(&self) {
+        for q in self.queues.as_slice() {
+            q.kill();
+        }
+    }
+}
+
 /// One bound controller. `remove` deregisters `/dev/nvme-lite<N>`, takes the disk down,
 /// deletes the I/O queues, takes the admin queue back from the node's files and shuts the
 /// controller down; then the fields drop in order: interrupt handlers and vectors, the I/O
@@ -78,12 +110,7 @@ struct Controller {
     node: Option<passthru::Node>,
     disk: Option<GenDisk<NvmeLite>>,
     _irqs: IrqVectors<IoQueue>,
-    io: Arc<IoQueue>,
-    /// The admin queue (after probe: shared with the node's open files, which lose it on
-    /// removal).
-    admin: Arc<Admin>,
-    bar: Arc<Bar0>,
-    dev: GenericDevice,
+    nvme: Arc<Nvme>,
     io_queues_live: bool,
 }
 
@@ -129,44 +156,74 @@ impl pci::Driver for NvmeLite {
             );
             return Err(ENODEV);
         }
-        let shared_admin = Admin::new(Gfp::KERNEL)?;
-        let mut admin = QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?;
+        let admin = Admin::new(
+            QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?,
+            bar.clone(),
+            dev.clone(),
+            Gfp::KERNEL,
+        )?;
         disable(&bar, &dev, cap)?;
-        enable(&bar, &dev, cap, &admin)?;
+        admin.with(|a| enable(&bar, &dev, cap, &a.queue))?;
         // From here on, a failure shuts the controller down before the DMA memory goes.
         let set_up = (|| {
-            let id = identify(&bar, &dev, &mut admin)?;
+            let id = admin.with(|a| identify(&bar, &dev, &mut a.queue))?;
             let capacity_sectors = id.nsze << (id.lba_shift - 9);
-            let io = Arc::new(
-                IoQueue::new(
-                    &dev,
-                    bar.clone(),
-                    cap.doorbell_stride(),
-                    id.lba_shift,
-                    capacity_sectors,
-                    module_params::drop_completion.get(),
-                )?,
-                Gfp::KERNEL,
-            )?;
-            let mut irqs = pdev.alloc_irq_vectors::<IoQueue>(1, 2, IrqKinds::ALL)?;
-            // Vector 0 belongs to the admin queue (polled: never requested); the I/O queue
-            // gets vector 1 when there are two, else shares vector 0.
-            let vector = if irqs.count() >= 2 { 1 } else { 0 };
-            irqs.request(vector, c"nvme_lite", io.clone(), Gfp::KERNEL)?;
+            // One I/O queue pair per CPU, as many as the controller allows, each with its own
+            // interrupt vector: vector 0 belongs to the admin queue (polled: never requested),
+            // queue N gets vector N. With a single vector (MSI or the pin), one queue shares it.
+            let cpus = kernel::task::possible_cpus().clamp(1, MAX_IO_QUEUES);
+            let allowed = admin.with(|a| set_queue_count(&bar, &mut a.queue, cpus))?;
+            let mut irqs =
+                pdev.alloc_irq_vectors::<IoQueue>(1, cpus.min(allowed) + 1, IrqKinds::ALL)?;
+            let vectors = irqs.count();
+            let count = cpus.min(allowed).min(vectors.saturating_sub(1)).max(1);
+            let mut queues = KVec::with_capacity(count as usize, Gfp::KERNEL)?;
+            for qid in 1..=count {
+                let vector = if vectors >= 2 { qid } else { 0 };
+                let io = Arc::new(
+                    IoQueue::new(
+                        &dev,
+                        bar.clone(),
+                        qid as u16,
+                        vector,
+                        cap.doorbell_stride(),
+                        id.lba_shift,
+                        capacity_sectors,
+                        module_params::drop_completion.get(),
+                    )?,
+                    Gfp::KERNEL,
+                )?;
+                irqs.request(vector, c"nvme_lite", io.clone(), Gfp::KERNEL)?;
+                queues.push(io, Gfp::KERNEL)?;
+            }
             pr_info!(
-                "{}: {} interrupt vector(s) ({}), I/O queue on vector {vector}\n",
+                "{}: {} interrupt vector(s) ({}); {count} I/O queue(s): {cpus} CPU(s), the controller allows {allowed}\n",
                 dev.name(),
-                irqs.count(),
+                vectors,
                 if irqs.is_msix() {
                     "MSI-X"
                 } else {
                     "MSI or INTx"
                 }
             );
-            create_io_queues(&bar, &mut admin, &io, vector)?;
-            Ok((id, io, irqs, capacity_sectors))
+            admin.with(|a| {
+                queues
+                    .iter()
+                    .try_for_each(|io| create_io_queue(&bar, &mut a.queue, io))
+            })?;
+            let nvme = Arc::new(
+                Nvme {
+                    queues,
+                    admin: admin.clone(),
+                    bar: bar.clone(),
+                    dev: dev.clone(),
+                    cap,
+                },
+                Gfp::KERNEL,
+            )?;
+            Ok((id, nvme, irqs, capacity_sectors))
         })();
-        let (id, io, irqs, capacity_sectors) = match set_up {
+        let (id, nvme, irqs, capacity_sectors) = match set_up {
             Ok(v) => v,
             Err(e) => {
                 shutdown(&bar, &dev);
@@ -181,15 +238,12 @@ impl pci::Driver for NvmeLite {
             0 => MAX_TRANSFER,
             m => m.min(MAX_TRANSFER),
         };
-        shared_admin.install(admin, bar.clone(), dev.clone(), mdts_bytes);
+        nvme.admin.set_mdts(mdts_bytes);
         let mut ctrl = Controller {
             node: None,
             disk: None,
             _irqs: irqs,
-            io,
-            admin: shared_admin,
-            bar,
-            dev,
+            nvme,
             io_queues_live: true,
         };
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
@@ -201,10 +255,11 @@ impl pci::Driver for NvmeLite {
             virt_boundary_mask: 4095,
             write_cache: id.write_cache,
         };
-        let disk = TagSet::new(
-            &ctrl.dev,
+        let disk = TagSet::with_queues(
+            &ctrl.nvme.dev,
+            ctrl.nvme.queues.len() as u32,
             u32::from(IO_DEPTH) - 1,
-            ctrl.io.clone(),
+            ctrl.nvme.clone(),
             Gfp::KERNEL,
         )
         .and_then(|set| GenDisk::new(set, format_args!("nvme_lite{instance}n1"), params));
@@ -215,7 +270,7 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         }
-        match passthru::register(&ctrl.admin, instance) {
+        match passthru::register(&ctrl.nvme.admin, instance) {
             Ok(node) => ctrl.node = Some(node),
             Err(e) => {
                 ctrl.quiesce();
@@ -224,14 +279,14 @@ impl pci::Driver for NvmeLite {
         }
         pr_info!(
             "{}: disk nvme_lite{instance}n1, admin node nvme-lite{instance}\n",
-            ctrl.dev.name()
+            ctrl.nvme.dev.name()
         );
         Ok(ctrl)
     }
 
     fn remove(_pdev: &pci::Device, mut ctrl: Controller) {
         ctrl.quiesce();
-        pr_info!("{}: removed\n", ctrl.dev.name());
+        pr_info!("{}: removed\n", ctrl.nvme.dev.name());
     }
 }
 
@@ -247,37 +302,42 @@ impl Controller {
     /// the admin queue is revoked).
     fn quiesce(&mut self) {
         drop(self.node.take());
-        if self.bar.read32::<{ regs::CSTS }>() == u32::MAX {
+        let n = self.nvme.clone();
+        if n.bar.read32::<{ regs::CSTS }>() == u32::MAX {
             pr_warn!(
                 "{}: device gone (CSTS reads all-ones): failing I/O\n",
-                self.dev.name()
+                n.dev.name()
             );
-            self.io.kill();
+            n.kill();
             drop(self.disk.take());
             self.io_queues_live = false;
-            drop(self.admin.revoke());
+            drop(n.admin.revoke());
             return;
         }
+        // Waits for every request in flight, and for a timeout handler (and a reset) running.
         drop(self.disk.take());
         if self.io_queues_live {
             self.io_queues_live = false;
+            // Every submission queue first, then the completion queues they post to.
             for (opcode, what) in [
                 (admin_opcode::DELETE_SQ, "Delete I/O SQ"),
                 (admin_opcode::DELETE_CQ, "Delete I/O CQ"),
             ] {
-                let mut cmd = Command {
-                    opcode,
-                    ..Default::default()
-                };
-                cmd.cdw10.set(1);
-                if let Err(e) = self.admin.execute(cmd, ADMIN_TIMEOUT_MS) {
-                    pr_err!("{}: {what} failed: {e:?}\n", self.dev.name());
+                for q in n.queues.as_slice() {
+                    let mut cmd = Command {
+                        opcode,
+                        ..Default::default()
+                    };
+                    cmd.cdw10.set(q.qid().into());
+                    if let Err(e) = n.admin.execute(cmd, ADMIN_TIMEOUT_MS) {
+                        pr_err!("{}: {what} {} failed: {e:?}\n", n.dev.name(), q.qid());
+                    }
                 }
             }
         }
         // Waits for a passthrough command in flight (bounded by its timeout).
-        let admin = self.admin.revoke();
-        shutdown(&self.bar, &self.dev);
+        let admin = n.admin.revoke();
+        shutdown(&n.bar, &n.dev);
         drop(admin);
     }
 }
@@ -287,7 +347,7 @@ impl Drop for Controller {
     /// of the node still holds the `Admin` (a no-op after `quiesce`).
     fn drop(&mut self) {
         drop(self.node.take());
-        drop(self.admin.revoke());
+        drop(self.nvme.admin.revoke());
     }
 }
 
@@ -412,26 +472,32 @@ fn identify(bar: &Bar0, dev: &GenericDevice, admin: &mut QueuePair) -> Result<Id
     })
 }
 
-/// Set Features (Number of Queues: one pair), Create I/O CQ 1 (interrupts on `vector`), then
-/// Create I/O SQ 1 on it.
-fn create_io_queues(bar: &Bar0, admin: &mut QueuePair, io: &IoQueue, vector: u32) -> Result {
+/// Set Features (Number of Queues): asks for `wanted` I/O submission and completion queues;
+/// returns how many pairs the controller allows (Dword 0: NSQA 15:0, NCQA 31:16, zero-based).
+fn set_queue_count(bar: &Bar0, admin: &mut QueuePair, wanted: u32) -> Result<u32> {
     let mut cmd = Command {
         opcode: admin_opcode::SET_FEATURES,
         ..Default::default()
     };
     cmd.cdw10.set(feature::NUM_QUEUES);
-    cmd.cdw11.set(0); // one SQ, one CQ (zero-based)
-    admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+    let n = wanted - 1;
+    cmd.cdw11.set((n << 16) | n);
+    let result = admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
+    Ok((result & 0xffff).min(result >> 16) + 1)
+}
 
+/// Create I/O CQ `qid` (interrupts on its vector), then Create I/O SQ `qid` on it.
+fn create_io_queue(bar: &Bar0, admin: &mut QueuePair, io: &IoQueue) -> Result {
     let (sq, cq) = io.ring_addresses();
+    let qid = u32::from(io.qid());
     let qsize = (u32::from(IO_DEPTH) - 1) << 16;
     let mut cmd = Command {
         opcode: admin_opcode::CREATE_CQ,
         ..Default::default()
     };
     cmd.prp1.set(cq);
-    cmd.cdw10.set(qsize | 1);
-    cmd.cdw11.set((vector << 16) | 0b11); // IV, IEN, PC
+    cmd.cdw10.set(qsize | qid);
+    cmd.cdw11.set((io.vector() << 16) | 0b11); // IV, IEN, PC
     admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
 
     let mut cmd = Command {
@@ -439,8 +505,8 @@ fn create_io_queues(bar: &Bar0, admin: &mut QueuePair, io: &IoQueue, vector: u32
         ..Default::default()
     };
     cmd.prp1.set(sq);
-    cmd.cdw10.set(qsize | 1);
-    cmd.cdw11.set((1 << 16) | 1); // CQID 1, PC
+    cmd.cdw10.set(qsize | qid);
+    cmd.cdw11.set((qid << 16) | 1); // CQID, PC
     admin.execute_polled(bar, cmd, ADMIN_TIMEOUT_MS)?;
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! The admin queue after probe, and nvme-cli's admin passthrough on `/dev/nvme-lite<N>`.
+//! The admin queue, shared by the driver and nvme-cli's admin passthrough on `/dev/nvme-lite<N>`.
 //!
-//! After probe the admin queue lives in an [`Admin`], behind a mutex: the driver's own admin
-//! commands (Delete I/O SQ/CQ on the way out) and user space's passthrough commands take turns
-//! on it, one command at a time, as the polled queue requires. `Admin` is also the state of the
+//! The admin queue lives in an [`Admin`], behind a mutex: the driver's own admin commands
+//! (Identify, Set Features, Create/Delete I/O SQ/CQ), the timeout handler's Abort and
+//! controller reset (`reset.rs`) and user space's passthrough commands take turns on it, one
+//! command at a time, as the polled queue requires. `Admin` is also the state of the
 //! controller's misc device, `/dev/nvme-lite<N>` (the `<N>` of `nvme_lite<N>n1`), which takes
 //! the ioctls of the C driver's controller node (`/dev/nvme0`, `<linux/nvme_ioctl.h>`):
 //!
@@ -40,8 +41,9 @@
 //! memory, after the admin queue is released: no user copy (which may sleep on a page fault for
 //! as long as user space likes) happens with the queue held. `timeout_ms` is ignored: the
 //! driver's admin timeout (5 s) applies. A command that times out wedges the passthrough
-//! (`EIO` afterwards): its buffer stays allocated until the controller is shut down, since the
-//! controller may still write into it.
+//! (`EIO` afterwards): its buffer stays allocated until the controller is disabled (a controller
+//! reset, after which passthrough works again) or shut down, since the controller may still
+//! write into it.
 //!
 //! # Removal
 //!
@@ -170,8 +172,9 @@ macro_rules! request_from {
 }
 
 /// The admin queue while the controller is bound.
-struct Live {
-    queue: QueuePair,
+pub struct Live {
+    /// The queue pair; only used with the [`Admin`] lock held.
+    pub queue: QueuePair,
     bar: Arc<Bar0>,
     dev: DeviceRef,
     /// The largest passthrough transfer (min of [`MAX_DATA`] and MDTS).
@@ -179,11 +182,29 @@ struct Live {
     /// User space is shut out (the node is going): passthrough fails with `ENODEV`.
     closed: bool,
     /// The buffer of a passthrough command that timed out: the controller may still write it,
-    /// so it is kept until the controller is shut down; no passthrough runs after that.
+    /// so it is kept until the controller is disabled (reset) or shut down; no passthrough
+    /// runs meanwhile.
     stuck: Option<Bounce>,
 }
 
-/// The controller's admin queue after probe, and the state of `/dev/nvme-lite<N>`.
+impl Live {
+    /// The controller was disabled (CC.EN = 0, CSTS.RDY = 0: a reset): it owns no admin command
+    /// and no buffer any more. Forgets the queue's state, and a stuck passthrough command's
+    /// buffer (passthrough works again once the controller is enabled).
+    pub fn disabled(&mut self) {
+        self.queue.reset_state();
+        self.stuck = None;
+    }
+}
+
+/// The controller's admin queue from probe to removal, and the state of `/dev/nvme-lite<N>`.
+///
+/// The one way to the admin queue: probe's commands, the timeout handler's Abort and controller
+/// reset (`reset.rs`), remove's and user space's passthrough all take its lock, one command at
+/// a time, as the polled queue requires. Nobody holding it waits for anything but the
+/// controller, and every such wait is bounded (an admin command by [`ADMIN_TIMEOUT_MS`], a
+/// reset's enable/disable by CAP.TO): a passthrough command blocks an Abort or a reset for at
+/// most one admin timeout, and never waits for one itself while holding the lock.
 pub struct Admin {
     live: Mutex<Option<Live>>,
 }
@@ -196,32 +217,39 @@ pub struct Revoked {
 }
 
 impl Admin {
-    /// An empty admin (nothing installed yet): allocated before the controller is enabled, so
-    /// that installing the queue later cannot fail.
-    pub fn new(flags: Gfp) -> Result<Arc<Admin>> {
+    /// The admin queue `queue` of the controller behind `bar`, before it is enabled.
+    pub fn new(queue: QueuePair, bar: Arc<Bar0>, dev: DeviceRef, flags: Gfp) -> Result<Arc<Admin>> {
+        let live = Live {
+            queue,
+            bar,
+            dev,
+            max_data: MAX_DATA,
+            closed: false,
+            stuck: None,
+        };
         Arc::new(
             Admin {
-                live: new_mutex!(None, "nvme_lite.admin", flags)?,
+                live: new_mutex!(Some(live), "nvme_lite.admin", flags)?,
             },
             flags,
         )
     }
 
-    /// Hands the (enabled) admin queue over; `mdts_bytes` is the controller's MDTS in bytes
-    /// (0: no limit).
-    pub fn install(&self, queue: QueuePair, bar: Arc<Bar0>, dev: DeviceRef, mdts_bytes: u64) {
-        let max_data = match usize::try_from(mdts_bytes) {
-            Ok(0) | Err(_) => MAX_DATA,
-            Ok(m) => m.min(MAX_DATA),
-        };
-        *self.live.lock() = Some(Live {
-            queue,
-            bar,
-            dev,
-            max_data,
-            closed: false,
-            stuck: None,
-        });
+    /// Records the controller's MDTS in bytes (0: no limit) for passthrough.
+    pub fn set_mdts(&self, mdts_bytes: u64) {
+        if let Some(live) = self.live.lock().as_mut() {
+            live.max_data = match usize::try_from(mdts_bytes) {
+                Ok(0) | Err(_) => MAX_DATA,
+                Ok(m) => m.min(MAX_DATA),
+            };
+        }
+    }
+
+    /// Runs `f` with the admin queue to itself (`ENODEV` once revoked). Process context; `f`
+    /// may wait for the controller, bounded.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Live) -> Result<R>) -> Result<R> {
+        let mut live = self.live.lock();
+        f(live.as_mut().ok_or(ENODEV)?)
     }
 
     /// Runs one of the driver's own admin commands (`ENODEV` once revoked).
@@ -294,7 +322,7 @@ impl Admin {
                 Err(CommandError::Status(s)) => (s, 0),
                 Err(CommandError::Timeout) => {
                     pr_err!(
-                        "{}: passthrough command (opcode {opcode:#04x}) timed out; no more passthrough\n",
+                        "{}: passthrough command (opcode {opcode:#04x}) timed out; no more passthrough until a reset\n",
                         live.dev.name()
                     );
                     live.stuck = Some(bounce);

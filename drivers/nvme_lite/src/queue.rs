@@ -66,6 +66,18 @@ impl QueuePair {
         })
     }
 
+    /// Forgets everything in flight: the controller was disabled (CC.EN = 0 resets its queue
+    /// pointers). The completion ring is cleared, so no stale phase bit looks new once the
+    /// controller runs again.
+    pub fn reset_state(&mut self) {
+        for i in 0..usize::from(self.depth) {
+            self.cq.write(i, &Completion::default());
+        }
+        self.sq_tail = 0;
+        self.cq_head = 0;
+        self.phase = true;
+    }
+
     /// Puts `cmd` (with a fresh command identifier) into the submission queue and rings the
     /// doorbell; returns the identifier.
     fn submit(&mut self, bar: &Bar0, mut cmd: Command) -> Result<u16> {

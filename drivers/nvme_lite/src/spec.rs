@@ -16,6 +16,8 @@ pub mod admin_opcode {
     pub const CREATE_CQ: u8 = 0x05;
     /// Identify.
     pub const IDENTIFY: u8 = 0x06;
+    /// Abort: CDW10 = SQID (15:0) and CID (31:16) of the command to abort.
+    pub const ABORT: u8 = 0x08;
     /// Set Features.
     pub const SET_FEATURES: u8 = 0x09;
 }

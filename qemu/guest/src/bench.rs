@@ -27,6 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Ctx, Failure, Process, TestResult};
+
+mod nvme;
 use crate::ktap;
 use crate::module;
 use crate::sys;
@@ -34,7 +36,7 @@ use crate::sys;
 /// What `ktest.bench*` asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchConfig {
-    /// Which benchmark (`chardev`).
+    /// Which benchmark (`chardev`, `gpio`).
     pub name: String,
     /// Rounds per block size and transport.
     pub rounds: u32,
@@ -45,6 +47,12 @@ pub struct BenchConfig {
     /// The capacity the devices are loaded with (default: a kernel pipe's default buffer, 16
     /// pages, 64 KiB).
     pub capacity: usize,
+    /// `gpio`: set+get round trips per round.
+    pub iters: u32,
+    /// Milliseconds per measurement (`nvme`).
+    pub millis: u32,
+    /// The CPU the measuring thread runs on (`nvme`; default: wherever the scheduler puts it).
+    pub cpu: Option<usize>,
 }
 
 /// A way to move bytes from the writer to the reader.
@@ -65,7 +73,7 @@ impl Transport {
     }
 }
 
-fn emit(line: &str) {
+pub(crate) fn emit(line: &str) {
     ktap::emit(&format!("bench: {line}"));
 }
 
@@ -75,8 +83,10 @@ pub fn run(config: &BenchConfig, timeout_scale: u32) {
     let ctx = Ctx::new(timeout_scale);
     let result = match config.name.as_str() {
         "chardev" => chardev(config, &ctx),
+        "gpio" => crate::drivers::gpio_pl061::bench::run(config.rounds, config.iters, &ctx),
+        "nvme" => nvme::run(config, &ctx),
         other => Err(Failure::new(format!(
-            "unknown benchmark {other:?} (known: chardev)"
+            "unknown benchmark {other:?} (known: chardev, gpio, nvme)"
         ))),
     };
     match result {

@@ -10,6 +10,9 @@
 //! | `ktest.bench_mib=N`        | MiB streamed per round (default 64)                           |
 //! | `ktest.bench_bs=A,B`       | block sizes of the reads and writes (default 65536,4096)      |
 //! | `ktest.bench_capacity=N`   | capacity the devices are loaded with (default 65536)          |
+//! | `ktest.bench_iters=N`      | `gpio`: set+get round trips per round (default 20000)         |
+//! | `ktest.bench_ms=N`         | milliseconds per measurement of `nvme` (default 2000)         |
+//! | `ktest.bench_cpu=N`        | `nvme`: run the measuring thread on CPU N only (default: any) |
 
 /// What the runner was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +33,12 @@ pub struct Config {
     pub bench_bs: Vec<u32>,
     /// `ktest.bench_capacity=`.
     pub bench_capacity: u32,
+    /// `ktest.bench_iters=`.
+    pub bench_iters: u32,
+    /// `ktest.bench_ms=`.
+    pub bench_ms: u32,
+    /// `ktest.bench_cpu=`.
+    pub bench_cpu: Option<u32>,
     /// Problems found while parsing (unknown `ktest.*` keys, bad values), to report.
     pub warnings: Vec<String>,
 }
@@ -45,6 +54,9 @@ impl Default for Config {
             bench_mib: 64,
             bench_bs: vec![65536, 4096],
             bench_capacity: 65536,
+            bench_iters: 20000,
+            bench_ms: 2000,
+            bench_cpu: None,
             warnings: Vec::new(),
         }
     }
@@ -114,6 +126,12 @@ pub fn parse(cmdline: &str) -> Config {
                 )),
             },
             "bench" => config.bench = Some(value.to_string()).filter(|v| !v.is_empty()),
+            "bench_cpu" => match value.parse::<u32>() {
+                Ok(n) => config.bench_cpu = Some(n),
+                Err(_) => config.warnings.push(format!(
+                    "ktest.bench_cpu={value:?} is not a CPU number; ignored"
+                )),
+            },
             "bench_bs" => match value
                 .split(',')
                 .map(|v| v.parse::<u32>().ok().filter(|n| *n >= 1))
@@ -124,16 +142,20 @@ pub fn parse(cmdline: &str) -> Config {
                     "ktest.bench_bs={value:?} is not a list of positive integers; ignored"
                 )),
             },
-            "bench_rounds" | "bench_mib" | "bench_capacity" => match value.parse::<u32>() {
-                Ok(n) if n >= 1 => match key {
-                    "bench_rounds" => config.bench_rounds = n,
-                    "bench_mib" => config.bench_mib = n,
-                    _ => config.bench_capacity = n,
-                },
-                _ => config.warnings.push(format!(
-                    "ktest.{key}={value:?} is not a positive integer; ignored"
-                )),
-            },
+            "bench_rounds" | "bench_mib" | "bench_capacity" | "bench_iters" | "bench_ms" => {
+                match value.parse::<u32>() {
+                    Ok(n) if n >= 1 => match key {
+                        "bench_rounds" => config.bench_rounds = n,
+                        "bench_mib" => config.bench_mib = n,
+                        "bench_iters" => config.bench_iters = n,
+                        "bench_ms" => config.bench_ms = n,
+                        _ => config.bench_capacity = n,
+                    },
+                    _ => config.warnings.push(format!(
+                        "ktest.{key}={value:?} is not a positive integer; ignored"
+                    )),
+                }
+            }
             other => config
                 .warnings
                 .push(format!("unknown parameter ktest.{other} ignored")),
@@ -168,8 +190,9 @@ mod tests {
     fn reads_bench_parameters() {
         let config = parse(
             "ktest.bench=chardev ktest.bench_rounds=3 ktest.bench_mib=8 ktest.bench_bs=512,4096 \
-             ktest.bench_capacity=4096",
+             ktest.bench_capacity=4096 ktest.bench_ms=500 ktest.bench_cpu=1",
         );
+        assert_eq!((config.bench_ms, config.bench_cpu), (500, Some(1)));
         assert_eq!(config.bench.as_deref(), Some("chardev"));
         assert_eq!((config.bench_rounds, config.bench_mib), (3, 8));
         assert_eq!(config.bench_bs, [512, 4096]);

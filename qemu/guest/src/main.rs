@@ -22,6 +22,7 @@ mod kmsg;
 mod ktap;
 mod mem;
 mod module;
+mod pci;
 mod procfs;
 mod suites;
 mod sys;
@@ -81,6 +82,9 @@ fn run() {
                 mib: config.bench_mib,
                 block_sizes: config.bench_bs.iter().map(|&b| b as usize).collect(),
                 capacity: config.bench_capacity as usize,
+                iters: config.bench_iters,
+                millis: config.bench_ms,
+                cpu: config.bench_cpu.map(|c| c as usize),
             },
             config.timeout_scale,
         ),

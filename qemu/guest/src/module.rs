@@ -83,8 +83,8 @@ pub fn unload_retrying(name: &str, timeout: Duration) -> SysResult<()> {
 /// Loads one of the kernel's own modules that xtask ships in `/lib/modules/` (its stock
 /// modules: `ext4`, `gpio_keys`, ...), after the modules it depends on (the `depends=` entry
 /// of its `.modinfo`, as `modprobe` would). Already loaded modules are left alone, and a
-/// module the kernel has built in (no `.ko` shipped, `/sys/module/<name>` present) counts as
-/// loaded. Returns the modules this call loaded, dependencies first, for [`unload_all`].
+/// module the kernel has built in (no `.ko` shipped; listed in the `modules.builtin` xtask
+/// ships) counts as loaded. Returns the modules this call loaded, dependencies first, for [`unload_all`].
 pub fn load_stock(name: &str) -> Result<Vec<String>, LoadError> {
     let mut loaded = Vec::new();
     load_stock_into(name, &mut loaded)?;
@@ -99,7 +99,7 @@ fn load_stock_into(name: &str, loaded: &mut Vec<String>) -> Result<(), LoadError
     let path = format!("/lib/modules/{name}.ko");
     let image = match std::fs::read(&path) {
         Ok(image) => image,
-        Err(_) if std::path::Path::new(&format!("/sys/module/{name}")).exists() => return Ok(()),
+        Err(_) if built_in(&name) => return Ok(()),
         Err(e) => {
             return Err(LoadError {
                 path,
@@ -118,6 +118,19 @@ fn load_stock_into(name: &str, loaded: &mut Vec<String>) -> Result<(), LoadError
     load(&path, "")?;
     loaded.push(name);
     Ok(())
+}
+
+/// Whether the kernel has module `name` built in, by its `modules.builtin`
+/// (`kernel/fs/ext4/ext4.ko` lines).
+fn built_in(name: &str) -> bool {
+    std::fs::read_to_string("/lib/modules/modules.builtin").is_ok_and(|list| {
+        list.lines().any(|l| {
+            l.rsplit('/')
+                .next()
+                .and_then(|f| f.strip_suffix(".ko"))
+                .is_some_and(|m| m.replace('-', "_") == name)
+        })
+    })
 }
 
 /// Unloads `modules` in reverse order (what [`load_stock`] returned), each retrying for up to

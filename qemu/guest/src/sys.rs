@@ -265,6 +265,25 @@ pub fn getpid() -> Pid {
     unsafe { libc::getpid() }
 }
 
+/// The number of CPUs online (at least 1).
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
+}
+
+/// Pins the calling thread to CPU `cpu` (`EINVAL` if it is not online).
+pub fn pin_to_cpu(cpu: usize) -> SysResult<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes the bit of a CPU number below CPU_SETSIZE (checked) inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) }).map(drop)
+}
+
 /// The symbolic name of a signal number (`"SIGSEGV (11)"`).
 pub fn signal_name(sig: i32) -> String {
     let name = match sig {

@@ -115,8 +115,10 @@ pub trait Operations: Sized + 'static {
         is_last: bool,
     ) -> core::result::Result<(), (Request<Self>, Status)>;
 
-    /// The request with tag `tag` timed out. The default keeps waiting.
-    fn timeout(_queue: &Self::QueueData, _tag: u32) -> TimeoutAction {
+    /// The request with tag `tag` on hardware queue `hw_queue` timed out (see
+    /// [`Request::hw_queue`]). Called from blk-mq's timeout work: process context, may sleep
+    /// (but must not wait for the queue to freeze). The default keeps waiting.
+    fn timeout(_queue: &Self::QueueData, _hw_queue: u32, _tag: u32) -> TimeoutAction {
         TimeoutAction::ResetTimer
     }
 }
@@ -163,6 +165,21 @@ impl<T: Operations> TagSet<T> {
         queue: Arc<T::QueueData>,
         flags: Gfp,
     ) -> Result<Arc<Self>> {
+        Self::with_queues(dev, 1, depth, queue, flags)
+    }
+
+    /// Creates a tag set with `nr_hw_queues` hardware queues (numbered from 0, see
+    /// [`Request::hw_queue`]; blk-mq spreads the CPUs over them) of `depth` requests each.
+    pub fn with_queues(
+        dev: &device::Device,
+        nr_hw_queues: u32,
+        depth: u32,
+        queue: Arc<T::QueueData>,
+        flags: Gfp,
+    ) -> Result<Arc<Self>> {
+        if nr_hw_queues == 0 {
+            return Err(EINVAL);
+        }
         const { assert!(align_of::<Pdu<T>>() <= 8) };
         let shared = KBox::into_raw(KBox::new(
             Shared {
@@ -186,7 +203,7 @@ impl<T: Operations> TagSet<T> {
             bindings::rust_helper_blk_mq_tag_set_init(
                 raw.get(),
                 &OpsTable::<T>::OPS,
-                1,
+                nr_hw_queues,
                 depth,
                 size_of::<Pdu<T>>() as c_uint,
                 shared.cast(),
@@ -390,6 +407,13 @@ impl<T: Operations> Request<T> {
         unsafe { bindings::rust_helper_rq_tag(self.raw()) as u32 }
     }
 
+    /// The hardware queue it was issued on (below the tag set's `nr_hw_queues`). Tags are
+    /// unique per hardware queue.
+    pub fn hw_queue(&self) -> u32 {
+        // SAFETY: live request, started: its hardware context is set.
+        unsafe { bindings::rust_helper_rq_hw_queue(self.raw()) }
+    }
+
     /// The driver's per-request data.
     pub fn data(&self) -> &T::RequestData {
         // SAFETY: initialised by `init_request`, dropped only by `exit_request` (tag set
@@ -535,14 +559,15 @@ unsafe extern "C" fn queue_rq<T: Operations>(
 unsafe extern "C" fn timeout<T: Operations>(
     rq: *mut bindings::request,
 ) -> bindings::blk_eh_timer_return {
-    // SAFETY: a live request of our tag set.
-    let (shared, tag) = unsafe {
+    // SAFETY: a live, started request of our tag set.
+    let (shared, hw_queue, tag) = unsafe {
         (
             &*(bindings::rust_helper_rq_tag_set_data(rq) as *const Shared<T>),
+            bindings::rust_helper_rq_hw_queue(rq),
             bindings::rust_helper_rq_tag(rq) as u32,
         )
     };
-    match T::timeout(&shared.data, tag) {
+    match T::timeout(&shared.data, hw_queue, tag) {
         TimeoutAction::ResetTimer => bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER,
         TimeoutAction::Done => bindings::blk_eh_timer_return_BLK_EH_DONE,
     }
