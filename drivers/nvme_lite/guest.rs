@@ -19,6 +19,9 @@ use crate::harness::{
 use crate::kmsg::Kmsg;
 use crate::ktap;
 
+#[path = "guest_passthru.rs"]
+mod passthru;
+
 const DRIVER: Driver = Driver::new("nvme_lite", "/sys/bus/pci/drivers/nvme_lite");
 const DISK: &str = "/dev/nvme_lite0n1";
 const SYSFS: &str = "/sys/block/nvme_lite0n1";
@@ -37,7 +40,7 @@ const SCRATCH: [u64; 2] = [40 << 20, 52 << 20];
 const GUEST_PATTERN_AT: u64 = 48 << 20;
 
 /// The tests, in order.
-pub const TESTS: [TestCase; 21] = [
+pub const TESTS: [TestCase; 31] = [
     TestCase::new("modinfo_has_pci_class_alias", modinfo_has_pci_class_alias),
     TestCase::new("load_binds_and_identifies", load_binds_and_identifies)
         .timeout(Duration::from_secs(30))
@@ -65,12 +68,43 @@ pub const TESTS: [TestCase; 21] = [
     TestCase::new("fio_concurrent_verified_io", fio_verify).timeout(Duration::from_secs(180)),
     TestCase::new("ext4_mkfs_mount_files_fsck", ext4_files_fsck).timeout(Duration::from_secs(120)),
     TestCase::new("guest_pattern_for_the_host", guest_pattern_for_host),
+    TestCase::new(
+        "admin_node_is_a_misc_device",
+        passthru::node_is_a_misc_device,
+    ),
+    TestCase::new(
+        "admin_identify_via_admin_cmd",
+        passthru::identify_via_admin_cmd,
+    ),
+    TestCase::new(
+        "admin_get_log_page_and_features",
+        passthru::get_log_page_and_features,
+    ),
+    TestCase::new(
+        "admin_controller_errors_are_positive_status",
+        passthru::controller_errors_are_positive_status,
+    ),
+    TestCase::new("admin_rejects_bad_commands", passthru::rejects_bad_commands),
+    TestCase::new("admin_needs_cap_sys_admin", passthru::needs_cap_sys_admin),
+    TestCase::new("nvme_cli_id_ctrl", passthru::nvme_cli_id_ctrl).timeout(Duration::from_secs(30)),
+    TestCase::new("nvme_cli_smart_log", passthru::nvme_cli_smart_log)
+        .timeout(Duration::from_secs(30)),
+    TestCase::new(
+        "admin_node_follows_the_binding",
+        passthru::node_follows_the_binding,
+    )
+    .timeout(Duration::from_secs(60)),
     TestCase::new("unload_shuts_down_and_frees_everything", unload)
         .timeout(Duration::from_secs(30)),
     TestCase::new("twenty_load_unload_cycles", twenty_cycles).timeout(Duration::from_secs(240)),
     TestCase::new(
         "stuck_command_aborted_then_reset_then_io_works",
         stuck_command_aborted_then_reset,
+    )
+    .timeout(Duration::from_secs(180)),
+    TestCase::new(
+        "admin_passthrough_across_a_controller_reset",
+        passthru::passthrough_across_a_controller_reset,
     )
     .timeout(Duration::from_secs(180)),
     TestCase::new(
@@ -564,6 +598,7 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     DRIVER.load(ctx, "")?;
     devtest::wait_for_node(ctx, DISK, true)?;
     let f = open_direct(true)?;
+    let admin_node = passthru::open_before_removal(ctx)?;
     let io = std::thread::spawn(move || -> Result<(u64, String), String> {
         let start = std::time::Instant::now();
         let mut w = Aligned::new(65536, 0);
@@ -598,6 +633,8 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
     devtest::host_request("device_del nvme0")?;
     let outcome = io.join();
     let gone = devtest::wait_for_node(ctx, DISK, false);
+    let admin_gone = passthru::expect_gone_after_removal(ctx, &admin_node);
+    drop(admin_node);
     // After the unload: `remove` logs "removed" once it has finished.
     let unloaded = DRIVER.unload_cleanly(ctx);
     let lines = devtest::log_since(&mut kmsg)?;
@@ -607,6 +644,7 @@ fn surprise_removal(ctx: &Ctx) -> TestResult {
         Err(_) => return Err(crate::harness::Failure::new("the I/O thread panicked")),
     }
     gone?;
+    admin_gone?;
     expect_line(&lines, "removed", |l| {
         l.starts_with("nvme_lite: ") && l.contains(": removed")
     })?;

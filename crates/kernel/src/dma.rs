@@ -143,6 +143,19 @@ impl<T: FromBytes + IntoBytes + Immutable> CoherentAllocation<T> {
         }
     }
 
+    /// Copies elements `start..start + out.len()` into `out` (volatile reads, one element at a
+    /// time); `EINVAL` past the end. For a bounce buffer whose command has completed.
+    pub fn read_into(&self, start: usize, out: &mut [T]) -> Result {
+        let end = start.checked_add(out.len()).ok_or(EINVAL)?;
+        if end > self.count {
+            return Err(EINVAL);
+        }
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = self.read(start + i);
+        }
+        Ok(())
+    }
+
     /// Writes element `i` (a volatile write). Panics past the end; see
     /// [`try_write`](Self::try_write).
     pub fn write(&self, i: usize, value: &T) {

@@ -38,6 +38,7 @@ pub mod code {
         E2BIG: "Argument list too long.",
         EAGAIN: "Try again (would block).",
         ENOMEM: "Out of memory.",
+        EACCES: "Permission denied.",
         EFAULT: "Bad address.",
         EBUSY: "Device or resource busy.",
         EEXIST: "File exists.",

@@ -14,7 +14,7 @@
 //! a module reference for each open file: the code behind the table cannot be unloaded under
 //! it, and the table is never freed at all.
 
-use crate::alloc::{Gfp, KBox};
+use crate::alloc::{Gfp, KBox, KVec};
 use crate::error::{code::*, from_result, Result};
 use crate::file::{File, PollFlags, PollTable};
 use crate::sync::Arc;
@@ -105,6 +105,10 @@ pub trait MiscDevice: Send + Sync + Sized + 'static {
 
 /// A registered misc device; deregisters when dropped.
 ///
+/// The name is either a `'static` string ([`register`](Self::register)) or formatted at
+/// registration and owned by the registration ([`register_fmt`](Self::register_fmt), e.g. one
+/// node per controller: `nvme-lite0`, `nvme-lite1`).
+///
 /// Dropping it removes `/dev/<name>` and returns without waiting: files still open keep their
 /// own reference to the device state (see the [module documentation](self)). It may be dropped
 /// from anywhere in process context, including from the device's own file operations, except
@@ -122,6 +126,10 @@ struct Inner<T: MiscDevice> {
     // First field: the misc core hands the open() callback a pointer to it.
     misc: UnsafeCell<bindings::miscdevice>,
     device: Arc<T>,
+    /// The NUL-terminated name `misc.name` points into, when formatted at registration (the
+    /// misc core keeps the pointer for `/proc/misc` until deregistration). A heap buffer: it
+    /// does not move with `Inner`.
+    _name: Option<KVec<u8>>,
     _pin: PhantomPinned,
 }
 
@@ -135,9 +143,53 @@ impl<T: MiscDevice> Registration<T> {
     /// Creates `/dev/<name>` with a dynamic minor, served by `device`. The registration's
     /// bookkeeping is allocated with `flags`; registering itself may sleep.
     pub fn register(name: &'static CStr, device: Arc<T>, flags: Gfp) -> Result<Self> {
+        Self::register_inner(name.as_ptr(), None, device, flags)
+    }
+
+    /// Creates `/dev/<name>` with a dynamic minor, `name` formatted now into a buffer the
+    /// registration owns (allocated with `flags`, freed after deregistration):
+    ///
+    /// ```ignore
+    /// let node = Registration::register_fmt(format_args!("nvme-lite{n}"), state, Gfp::KERNEL)?;
+    /// ```
+    ///
+    /// `EINVAL` for an empty name, one with a NUL or a `/`, or one longer than 63 bytes;
+    /// `ENOMEM` if the buffer cannot be allocated; the misc core's error (as for
+    /// [`register`](Self::register)) if the name is taken.
+    pub fn register_fmt(
+        name: core::fmt::Arguments<'_>,
+        device: Arc<T>,
+        flags: Gfp,
+    ) -> Result<Self> {
+        let mut buf = NameBuf {
+            bytes: KVec::new(),
+            flags,
+            err: None,
+        };
+        if core::fmt::write(&mut buf, name).is_err() {
+            return Err(buf.err.unwrap_or(EINVAL));
+        }
+        let mut bytes = buf.bytes;
+        if bytes.is_empty() || bytes.len() > 63 || bytes.iter().any(|&b| b == 0 || b == b'/') {
+            return Err(EINVAL);
+        }
+        bytes.push(0, flags)?;
+        let ptr = bytes.as_slice().as_ptr().cast::<c_char>();
+        // `ptr` points into the vector's heap buffer, which `Inner` keeps (and never grows).
+        Self::register_inner(ptr, Some(bytes), device, flags)
+    }
+
+    /// Registers with `name` pointing to a NUL-terminated string that lives as long as the
+    /// registration: a `'static` one, or the heap buffer of `owned`.
+    fn register_inner(
+        name: *const c_char,
+        owned: Option<KVec<u8>>,
+        device: Arc<T>,
+        flags: Gfp,
+    ) -> Result<Self> {
         let misc = bindings::miscdevice {
             minor: bindings::MISC_DYNAMIC_MINOR,
-            name: name.as_ptr(),
+            name,
             fops: VTable::<T>::get(),
             ..Default::default()
         };
@@ -145,12 +197,14 @@ impl<T: MiscDevice> Registration<T> {
             Inner {
                 misc: UnsafeCell::new(misc),
                 device,
+                _name: owned,
                 _pin: PhantomPinned,
             },
             flags,
         )?;
-        // SAFETY: `misc` is fully initialised and pinned; on success it stays registered until
-        // `drop` deregisters it.
+        // SAFETY: `misc` is fully initialised and pinned; its name is NUL-terminated and lives
+        // as long as `inner` (static, or the buffer `inner` owns); on success it stays
+        // registered until `drop` deregisters it.
         crate::error::to_result(unsafe { bindings::misc_register(inner.misc.get()) })?;
         // INVARIANT: registered above; pinned.
         Ok(Self { inner })
@@ -169,6 +223,25 @@ impl<T: MiscDevice> Drop for Registration<T> {
         // none can start, so nothing points into `inner` any more and it may be freed. Open
         // files hold their own `Arc` of the device.
         unsafe { bindings::misc_deregister(self.inner.misc.get()) };
+    }
+}
+
+/// A `fmt::Write` sink that grows a [`KVec`] with the given flags and remembers an allocation
+/// failure (formatting itself only reports that *something* failed).
+struct NameBuf {
+    bytes: KVec<u8>,
+    flags: Gfp,
+    err: Option<crate::error::Error>,
+}
+
+impl core::fmt::Write for NameBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.bytes
+            .extend_from_slice(s.as_bytes(), self.flags)
+            .map_err(|e| {
+                self.err = Some(e);
+                core::fmt::Error
+            })
     }
 }
 

@@ -1,4 +1,4 @@
-//! The current task: pending signals, and the sleeping rules.
+//! The current task: pending signals, capabilities, and the sleeping rules.
 
 use kernel_sys as bindings;
 
@@ -16,6 +16,14 @@ pub fn signal_pending() -> bool {
 pub fn might_sleep() {
     // SAFETY: no preconditions; it only checks the context.
     unsafe { bindings::rust_helper_might_sleep() }
+}
+
+/// Whether the current task may administer the system (`capable(CAP_SYS_ADMIN)`), as
+/// privileged ioctls require (the C NVMe driver's passthrough commands, for one). The check is
+/// recorded for auditing as in C. Process context.
+pub fn capable_sys_admin() -> bool {
+    // SAFETY: checks the current task's credentials; a valid capability number.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as core::ffi::c_int) }
 }
 
 /// The number of CPUs the system may ever run (`num_possible_cpus()`): blk-mq maps each of them

@@ -501,6 +501,50 @@ fn miscdev_register_and_drop() -> Outcome {
     Ok(())
 }
 
+/// A registration with a formatted name owns it: the name is checked (empty, `/`, over 63
+/// bytes: `EINVAL`), the buffer lives as long as the registration and is freed with it.
+fn miscdev_formatted_name() -> Outcome {
+    let before = live_allocations();
+    for i in 0..3 {
+        let idle = ok(Arc::new(Idle, Gfp::KERNEL), "Arc::new")?;
+        let reg = ok(
+            miscdev::Registration::register_fmt(
+                format_args!("rust_selftest_misc{i}"),
+                idle,
+                Gfp::KERNEL,
+            ),
+            "register_fmt",
+        )?;
+        check!(
+            live_allocations() > before,
+            "registration allocated nothing"
+        );
+        drop(reg);
+    }
+    let long = [b'x'; 64];
+    let long = core::str::from_utf8(&long).unwrap_or("");
+    for (name, what) in [
+        (format_args!(""), "an empty name"),
+        (format_args!("a/b"), "a name with a slash"),
+        (format_args!("{long}"), "a 64-byte name"),
+    ] {
+        let idle = ok(Arc::new(Idle, Gfp::KERNEL), "Arc::new")?;
+        check!(
+            matches!(
+                miscdev::Registration::register_fmt(name, idle, Gfp::KERNEL),
+                Err(e) if e == EINVAL
+            ),
+            "register_fmt accepted {what}"
+        );
+    }
+    check!(
+        live_allocations() == before,
+        "formatted registrations leaked {} blocks",
+        live_allocations() - before
+    );
+    Ok(())
+}
+
 fn errno_mapping() -> Outcome {
     check!(
         EFAULT.to_errno() == -14 && ENOTTY.to_errno() == -25,
@@ -563,6 +607,7 @@ const TESTS: &[Test] = &[
     ("usercopy_faults", usercopy_faults),
     ("usercopy_partial_progress", usercopy_partial_progress),
     ("miscdev_register_and_drop", miscdev_register_and_drop),
+    ("miscdev_formatted_name", miscdev_formatted_name),
     ("errno_mapping", errno_mapping),
     (
         "module_params_have_their_values",

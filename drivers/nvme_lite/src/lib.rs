@@ -11,14 +11,19 @@
 //! flight), delete the I/O queues, shut the controller down (CC.SHN, waiting for CSTS.SHST),
 //! then free interrupts, DMA memory and BAR0, in that order.
 //!
+//! Each controller also gets `/dev/nvme-lite<N>`, the node nvme-cli talks to (admin
+//! passthrough of read-only commands, `passthru.rs`); `remove` deregisters it first.
+//!
 //! Reading order: `regs.rs` (registers), `spec.rs` (commands, Identify pages), `queue.rs` (the
 //! polled admin queue), this file (probe, enable, identify, queues, remove), `io.rs` (the I/O
-//! path and the interrupt handler).
+//! path and the interrupt handler), `reset.rs` (timeout recovery), `passthru.rs` (the admin queue, shared with
+//! nvme-cli).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 mod io;
+mod passthru;
 mod queue;
 mod regs;
 mod reset;
@@ -32,6 +37,7 @@ use kernel::pci::{self, Bar, IrqKinds, IrqVectors};
 use kernel::prelude::*;
 use kernel::sync::atomic::{AtomicU32, Ordering};
 use kernel::time::{msleep, Instant};
+use passthru::Admin;
 use queue::QueuePair;
 use regs::{Cap, Cc, Csts};
 use spec::{admin_opcode, cns, feature, Command, IdentifyController, IdentifyNamespace};
@@ -73,8 +79,10 @@ struct Identity {
 pub struct Nvme {
     /// The I/O queues: blk-mq's hardware queue `i` is `queues[i]`, queue identifier `i + 1`.
     queues: KVec<Arc<IoQueue>>,
-    /// The admin queue: probe, the timeout handler (Abort, reset) and remove take turns.
-    admin: Arc<Mutex<QueuePair>>,
+    /// The admin queue: probe, the timeout handler (Abort, reset), the node's passthrough
+    /// commands and remove take turns (`passthru.rs`); shared with the node's open files,
+    /// which lose it on removal.
+    admin: Arc<Admin>,
     bar: Arc<Bar0>,
     dev: GenericDevice,
     cap: Cap,
@@ -94,10 +102,12 @@ impl Nvme {
     }
 }
 
-/// One bound controller. `remove` takes the disk down, deletes the I/O queues and shuts the
+/// One bound controller. `remove` deregisters `/dev/nvme-lite<N>`, takes the disk down,
+/// deletes the I/O queues, takes the admin queue back from the node's files and shuts the
 /// controller down; then the fields drop in order: interrupt handlers and vectors, the I/O
-/// queue's DMA memory, the admin queue's, and BAR0 last.
+/// queue's DMA memory, and BAR0 last.
 struct Controller {
+    node: Option<passthru::Node>,
     disk: Option<GenDisk<NvmeLite>>,
     _irqs: IrqVectors<IoQueue>,
     nvme: Arc<Nvme>,
@@ -146,25 +156,23 @@ impl pci::Driver for NvmeLite {
             );
             return Err(ENODEV);
         }
-        let admin = Arc::new(
-            new_mutex!(
-                QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?,
-                "nvme_lite.admin",
-                Gfp::KERNEL
-            )?,
+        let admin = Admin::new(
+            QueuePair::new(&dev, 0, ADMIN_DEPTH, cap.doorbell_stride())?,
+            bar.clone(),
+            dev.clone(),
             Gfp::KERNEL,
         )?;
         disable(&bar, &dev, cap)?;
-        enable(&bar, &dev, cap, &admin.lock())?;
+        admin.with(|a| enable(&bar, &dev, cap, &a.queue))?;
         // From here on, a failure shuts the controller down before the DMA memory goes.
         let set_up = (|| {
-            let id = identify(&bar, &dev, &mut admin.lock())?;
+            let id = admin.with(|a| identify(&bar, &dev, &mut a.queue))?;
             let capacity_sectors = id.nsze << (id.lba_shift - 9);
             // One I/O queue pair per CPU, as many as the controller allows, each with its own
             // interrupt vector: vector 0 belongs to the admin queue (polled: never requested),
             // queue N gets vector N. With a single vector (MSI or the pin), one queue shares it.
             let cpus = kernel::task::possible_cpus().clamp(1, MAX_IO_QUEUES);
-            let allowed = set_queue_count(&bar, &mut admin.lock(), cpus)?;
+            let allowed = admin.with(|a| set_queue_count(&bar, &mut a.queue, cpus))?;
             let mut irqs =
                 pdev.alloc_irq_vectors::<IoQueue>(1, cpus.min(allowed) + 1, IrqKinds::ALL)?;
             let vectors = irqs.count();
@@ -198,9 +206,11 @@ impl pci::Driver for NvmeLite {
                     "MSI or INTx"
                 }
             );
-            for io in queues.as_slice() {
-                create_io_queue(&bar, &mut admin.lock(), io)?;
-            }
+            admin.with(|a| {
+                queues
+                    .iter()
+                    .try_for_each(|io| create_io_queue(&bar, &mut a.queue, io))
+            })?;
             let nvme = Arc::new(
                 Nvme {
                     queues,
@@ -220,17 +230,23 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         };
+        let mdts_bytes = match id.mdts {
+            0 => 0,
+            m => 4096u64.checked_shl(m.into()).unwrap_or(0),
+        };
+        let max_transfer = match mdts_bytes {
+            0 => MAX_TRANSFER,
+            m => m.min(MAX_TRANSFER),
+        };
+        nvme.admin.set_mdts(mdts_bytes);
         let mut ctrl = Controller {
+            node: None,
             disk: None,
             _irqs: irqs,
             nvme,
             io_queues_live: true,
         };
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
-        let max_transfer = match id.mdts {
-            0 => MAX_TRANSFER,
-            m => (4096u64 << m).min(MAX_TRANSFER),
-        };
         let params = DiskParams {
             capacity_sectors,
             logical_block_size: 1 << id.lba_shift,
@@ -254,7 +270,17 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         }
-        pr_info!("{}: disk nvme_lite{instance}n1\n", ctrl.nvme.dev.name());
+        match passthru::register(&ctrl.nvme.admin, instance) {
+            Ok(node) => ctrl.node = Some(node),
+            Err(e) => {
+                ctrl.quiesce();
+                return Err(e);
+            }
+        }
+        pr_info!(
+            "{}: disk nvme_lite{instance}n1, admin node nvme-lite{instance}\n",
+            ctrl.nvme.dev.name()
+        );
         Ok(ctrl)
     }
 
@@ -271,7 +297,11 @@ impl Controller {
     /// If the controller is gone (surprise removal: CSTS reads all-ones, as `nvme_remove()`
     /// checks with `pci_device_is_present()`), requests in flight and new ones fail at once and
     /// nothing further touches its registers.
+    ///
+    /// First of all `/dev/nvme-lite<N>` goes (no new opens; files still open get `ENODEV` once
+    /// the admin queue is revoked).
     fn quiesce(&mut self) {
+        drop(self.node.take());
         let n = self.nvme.clone();
         if n.bar.read32::<{ regs::CSTS }>() == u32::MAX {
             pr_warn!(
@@ -281,11 +311,11 @@ impl Controller {
             n.kill();
             drop(self.disk.take());
             self.io_queues_live = false;
+            drop(n.admin.revoke());
             return;
         }
         // Waits for every request in flight, and for a timeout handler (and a reset) running.
         drop(self.disk.take());
-        let mut admin = n.admin.lock();
         if self.io_queues_live {
             self.io_queues_live = false;
             // Every submission queue first, then the completion queues they post to.
@@ -299,13 +329,25 @@ impl Controller {
                         ..Default::default()
                     };
                     cmd.cdw10.set(q.qid().into());
-                    if let Err(e) = admin.execute_polled(&n.bar, cmd, ADMIN_TIMEOUT_MS) {
+                    if let Err(e) = n.admin.execute(cmd, ADMIN_TIMEOUT_MS) {
                         pr_err!("{}: {what} {} failed: {e:?}\n", n.dev.name(), q.qid());
                     }
                 }
             }
         }
+        // Waits for a passthrough command in flight (bounded by its timeout).
+        let admin = n.admin.revoke();
         shutdown(&n.bar, &n.dev);
+        drop(admin);
+    }
+}
+
+impl Drop for Controller {
+    /// Whatever path got here, the admin queue's memory goes with the binding, even if a file
+    /// of the node still holds the `Admin` (a no-op after `quiesce`).
+    fn drop(&mut self) {
+        drop(self.node.take());
+        drop(self.nvme.admin.revoke());
     }
 }
 

@@ -95,10 +95,8 @@ impl Nvme {
             ..Default::default()
         };
         cmd.cdw10.set((tag << 16) | u32::from(qid));
-        let result = self
-            .admin
-            .lock()
-            .execute_polled(&self.bar, cmd, ADMIN_TIMEOUT_MS)?;
+        // Waits for a passthrough command holding the admin queue (bounded by its timeout).
+        let result = self.admin.execute(cmd, ADMIN_TIMEOUT_MS)?;
         pr_warn!(
             "{}: Abort of I/O {tag} QID {qid}: the controller says {}\n",
             self.dev.name(),
@@ -119,37 +117,39 @@ impl Nvme {
             "{name}: I/O {tag} QID {} timeout, reset controller\n",
             culprit.qid()
         );
-        let mut admin = self.admin.lock();
-        let queues = self.queues.as_slice();
-        for q in queues {
-            q.begin_reset();
-        }
-        if let Err(e) = disable(&self.bar, &self.dev, self.cap) {
-            // The C driver at this point disables the PCI function (no more bus mastering)
-            // and cancels everything; a controller ignoring CC.EN for CAP.TO is broken.
-            pr_err!("{name}: reset: disabling failed ({e:?}): failing I/O\n");
-            self.kill();
-            return;
-        }
-        // Disabled: the controller owns no command and no buffer any more.
+        // The admin queue to ourselves for the whole reset: a passthrough command holding it
+        // finishes first (bounded by its timeout), and none starts before the controller is
+        // back. Nothing below waits for anything but the controller, bounded by CAP.TO and
+        // the admin timeout. Revoked (the controller is being removed): fail everything.
         let mut timed_out = None;
-        for q in queues {
-            let is_culprit = q.qid() == culprit.qid();
-            if let Some(rq) = q.after_disable(is_culprit.then_some(tag)) {
-                timed_out = Some(rq);
+        let back = self.admin.with(|admin| {
+            let queues = self.queues.as_slice();
+            for q in queues {
+                q.begin_reset();
             }
-        }
-        admin.reset_state();
-        let back = enable(&self.bar, &self.dev, self.cap, &admin).and_then(|()| {
-            set_queue_count(&self.bar, &mut admin, queues.len() as u32)?;
+            if let Err(e) = disable(&self.bar, &self.dev, self.cap) {
+                // The C driver at this point disables the PCI function (no more bus mastering)
+                // and cancels everything; a controller ignoring CC.EN for CAP.TO is broken.
+                pr_err!("{name}: reset: disabling failed ({e:?}): failing I/O\n");
+                return Err(e);
+            }
+            // Disabled: the controller owns no command and no buffer any more.
+            for q in queues {
+                let is_culprit = q.qid() == culprit.qid();
+                if let Some(rq) = q.after_disable(is_culprit.then_some(tag)) {
+                    timed_out = Some(rq);
+                }
+            }
+            admin.disabled();
+            enable(&self.bar, &self.dev, self.cap, &admin.queue)?;
+            set_queue_count(&self.bar, &mut admin.queue, queues.len() as u32)?;
             queues
                 .iter()
-                .try_for_each(|q| create_io_queue(&self.bar, &mut admin, q))
+                .try_for_each(|q| create_io_queue(&self.bar, &mut admin.queue, q))
         });
-        drop(admin);
         match back {
             Ok(()) => {
-                let n: usize = queues.iter().map(|q| q.resume()).sum();
+                let n: usize = self.queues.iter().map(|q| q.resume()).sum();
                 pr_warn!("{name}: reset done: {n} command(s) submitted again\n");
             }
             Err(e) => {

@@ -251,6 +251,14 @@ pub fn setpgid(pid: Pid, pgid: Pid) -> SysResult<()> {
     cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
 }
 
+/// Sets the real, effective and saved user ID of the calling process (`setuid`). From root to
+/// another user this also clears every capability (no `SECBIT_KEEP_CAPS`): a way to test that
+/// a driver refuses a privileged ioctl (`CAP_SYS_ADMIN`) on a descriptor opened before.
+pub fn setuid(uid: libc::uid_t) -> SysResult<()> {
+    // SAFETY: setuid has no memory-safety preconditions.
+    cvt(unsafe { libc::setuid(uid) }).map(drop)
+}
+
 /// The calling process's pid.
 pub fn getpid() -> Pid {
     // SAFETY: getpid has no preconditions and cannot fail.
@@ -440,6 +448,41 @@ pub fn ioctl_with<T: Plain>(fd: BorrowedFd<'_>, cmd: u32, arg: &mut T) -> SysRes
     let ptr: *mut T = arg;
     // SAFETY: `ptr` points to a live, exclusively borrowed `T` of at least `_IOC_SIZE(cmd)`
     // bytes (asserted above), and `T: Plain` so any bytes the kernel writes form a valid `T`.
+    cvt(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            cmd as libc::Ioctl,
+            ptr.cast::<libc::c_void>(),
+        )
+    })
+}
+
+/// `ioctl(fd, cmd, &mut arg)` for a command whose argument also names a data buffer by
+/// address and length (NVMe passthrough's `addr` and `data_len`): `place(arg, addr, len)`
+/// stores `data`'s address and length into the argument just before the call, so the kernel
+/// may write `data` (at most `len` bytes) as well as `arg`.
+///
+/// Panics as [`ioctl_with`] does if `cmd` encodes a size larger than `T`.
+pub fn ioctl_with_buffer<T: Plain>(
+    fd: BorrowedFd<'_>,
+    cmd: u32,
+    arg: &mut T,
+    data: &mut [u8],
+    place: impl FnOnce(&mut T, u64, u32),
+) -> SysResult<libc::c_int> {
+    let len = u32::try_from(data.len()).expect("a data buffer under 4 GiB");
+    place(arg, data.as_mut_ptr() as u64, len);
+    let encoded_size = crate::uapi::ioc_size(cmd) as usize;
+    assert!(
+        encoded_size <= std::mem::size_of::<T>(),
+        "ioctl {cmd:#x} encodes a {encoded_size}-byte argument but the buffer has only {} bytes",
+        std::mem::size_of::<T>()
+    );
+    let ptr: *mut T = arg;
+    // SAFETY: `ptr` points to a live, exclusively borrowed `T` of at least `_IOC_SIZE(cmd)`
+    // bytes, and `data` is exclusively borrowed for the call too, its address and length in
+    // the argument (the command's contract, as the caller's `place` wrote it); `T: Plain` and
+    // bytes accept whatever the kernel writes.
     cvt(unsafe {
         libc::ioctl(
             fd.as_raw_fd(),
