@@ -5,8 +5,10 @@
 //! controller (waiting for CSTS.RDY to clear, at most CAP.TO), set up the admin queue pair in
 //! coherent DMA memory, enable (waiting for CSTS.RDY, at most CAP.TO; CSTS.CFS is an error),
 //! Identify Controller and Namespace 1 (the admin queue is polled), Set Features (Number of
-//! Queues: one pair), allocate interrupt vectors (MSI-X, else MSI, else the pin), create I/O
-//! completion + submission queue 1, then a blk-mq tag set and the disk. Reads, writes and
+//! Queues: one pair per CPU), allocate interrupt vectors (MSI-X, else MSI, else the pin: one
+//! per I/O queue pair plus the admin's, as many as the controller allows), create each I/O
+//! completion + submission queue pair on its own vector, then a blk-mq tag set with one
+//! hardware queue per pair, and the disk. Reads, writes and
 //! flushes go through `io.rs`. On unbind (and `rmmod`): remove the disk (waiting for I/O in
 //! flight), delete the I/O queues, shut the controller down (CC.SHN, waiting for CSTS.SHST),
 //! then free interrupts, DMA memory and BAR0, in that order.
@@ -16,8 +18,8 @@
 //!
 //! Reading order: `regs.rs` (registers), `spec.rs` (commands, Identify pages), `queue.rs` (the
 //! polled admin queue), this file (probe, enable, identify, queues, remove), `io.rs` (the I/O
-//! path and the interrupt handler), `reset.rs` (timeout recovery), `passthru.rs` (the admin queue, shared with
-//! nvme-cli).
+//! path and the interrupt handler), `reset.rs` (timeout recovery: Abort, then a controller
+//! reset), `passthru.rs` (the admin queue, shared with nvme-cli).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
