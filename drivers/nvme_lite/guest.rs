@@ -1034,7 +1034,13 @@ fn ext4_files_fsck(_: &Ctx) -> TestResult {
         })
         .map_err(|e| crate::harness::Failure::new(e.to_string()))?;
     let result = ext4_round_trip();
-    let _ = std::process::Command::new("/bin/umount").arg(MNT).status();
+    if result.is_err() {
+        // A failure may have left it mounted; the module cannot go while it is.
+        let _ = std::process::Command::new("/bin/umount")
+            .arg(MNT)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     crate::module::unload_all(&modules, Duration::from_secs(5)).context("rmmod ext4")?;
     result
 }
