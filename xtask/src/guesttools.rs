@@ -79,8 +79,51 @@ pub fn add(arch: Arch, cpio: &mut Cpio) -> Result {
     Ok(())
 }
 
-/// Adds one tool's files, then the closure of the libraries they need.
+/// Adds one tool's files, then the closure of the libraries they need. The closure is
+/// resolved once per tool and architecture and kept in `target/debs/` (resolving runs apt and
+/// readelf over dozens of packages); it is resolved again when the tool's file list changes or
+/// a file it names is gone.
 fn add_tool(arch: Arch, tool: &Tool, cpio: &mut Cpio) -> Result {
+    let cache = util::root().join("target/debs").join(format!(
+        "closure-{}-{}.txt",
+        tool.package.replace('/', "_"),
+        arch.debian()
+    ));
+    let key = tool.files.join(" ");
+    let cached = std::fs::read_to_string(&cache).ok().and_then(|text| {
+        let mut lines = text.lines();
+        (lines.next()? == key).then_some(())?;
+        lines
+            .map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let mode = u32::from_str_radix(f.next()?, 8).ok()?;
+                let (guest, host) = (f.next()?.to_string(), PathBuf::from(f.next()?));
+                host.exists().then_some((guest, host, mode))
+            })
+            .collect::<Option<Vec<_>>>()
+    });
+    let entries = match cached {
+        Some(entries) => entries,
+        None => {
+            let entries = resolve(arch, tool)?;
+            let mut text = format!("{key}\n");
+            for (guest, host, mode) in &entries {
+                text.push_str(&format!("{mode:o}\t{guest}\t{}\n", host.display()));
+            }
+            util::write(&cache, text)?;
+            entries
+        }
+    };
+    for (guest, host, mode) in entries {
+        cpio.file(&guest, mode, &read(&host)?);
+    }
+    Ok(())
+}
+
+/// One tool's files and the closure of the libraries they need: `(path in the guest, file on
+/// the host, mode)`.
+fn resolve(arch: Arch, tool: &Tool) -> Result<Vec<(String, PathBuf, u32)>> {
+    let mut out = Vec::new();
     let mut packages = Packages::new(arch);
     let root = packages.unpack(tool.package)?;
     let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
@@ -91,7 +134,11 @@ fn add_tool(arch: Arch, tool: &Tool, cpio: &mut Cpio) -> Result {
         let exec = Path::new(file)
             .parent()
             .is_some_and(|d| d.ends_with("bin") || d.ends_with("sbin"));
-        cpio.file(file, if exec { 0o755 } else { 0o644 }, &data);
+        out.push((
+            file.to_string(),
+            path.clone(),
+            if exec { 0o755 } else { 0o644 },
+        ));
         if exec && data.starts_with(b"\x7fELF") {
             wanted.extend(dynamic(&path, file)?);
             interpreters.extend(interpreter(&path)?);
@@ -104,8 +151,8 @@ fn add_tool(arch: Arch, tool: &Tool, cpio: &mut Cpio) -> Result {
         }
         let (guest_path, host_path) =
             packages.find_library(arch, &soname, &runpath, tool.package)?;
-        cpio.file(&guest_path, 0o644, &read(&host_path)?);
         wanted.extend(dynamic(&host_path, &guest_path)?);
+        out.push((guest_path, host_path, 0o644));
     }
     for interp in interpreters {
         let name = Path::new(&interp)
@@ -115,9 +162,9 @@ fn add_tool(arch: Arch, tool: &Tool, cpio: &mut Cpio) -> Result {
             .to_string();
         let (_, host_path) = packages.find_library(arch, &name, &[], tool.package)?;
         // The kernel execs the loader at exactly this path.
-        cpio.file(&interp, 0o755, &read(&host_path)?);
+        out.push((interp.trim_start_matches('/').to_string(), host_path, 0o755));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The packages unpacked for one tool so far, and which have had their dependencies unpacked.
