@@ -57,10 +57,8 @@ pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>
         .cloned()
         .collect();
     // The initramfs brings the stock modules; the C driver must be among them.
-    if !crate::testrun::stock_modules(kernel)?
-        .iter()
-        .any(|b| b.name == "nvme")
-    {
+    let stock = crate::testrun::stock_modules(kernel)?;
+    if !stock.iter().any(|b| b.name == "nvme") {
         return Err(format!("{}: Debian's nvme.ko not found", kernel.label));
     }
     let runner = crate::testrun::build_guest(arch)?;
@@ -109,7 +107,7 @@ pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>
     eprintln!("    {:.1} s", started.elapsed().as_secs_f64());
     let (figures, errors, done) = parse(&out.serial);
     let mut lines = summary(&kernel.label, &figures);
-    lines.push(text_sizes(kernel, &modules));
+    lines.push(text_sizes(kernel, &[modules, stock].concat()));
     for e in &errors {
         lines.push(format!("{}: guest error: {e}", kernel.label));
     }
