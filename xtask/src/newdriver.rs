@@ -127,6 +127,10 @@ fn copy_and_run() -> Result {
     util::mkdir(&copy.join("target"))?;
     std::os::unix::fs::symlink(root.join("target/kernel"), copy.join("target/kernel"))
         .map_err(|e| format!("linking the kernel downloads: {e}"))?;
+    // The guest's Debian tools, unpacked and resolved once (guesttools).
+    util::mkdir(&root.join("target/debs"))?;
+    std::os::unix::fs::symlink(root.join("target/debs"), copy.join("target/debs"))
+        .map_err(|e| format!("linking the Debian package downloads: {e}"))?;
 
     let xtask = |args: &[&str]| -> Result<String> {
         let out = util::cmd("cargo", ["xtask"])
