@@ -120,29 +120,7 @@ pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<Stri
     eprintln!("    {:.1} s", started.elapsed().as_secs_f64());
     let (figures, errors, done) = parse(&out.serial);
     let mut lines = summary(&kernel.label, &figures);
-    for e in &errors {
-        lines.push(format!("{}: guest error: {e}", kernel.label));
-    }
-    if !done {
-        lines.push(format!(
-            "{}: the benchmark did not finish{}; see {}",
-            kernel.label,
-            if out.timed_out { " (timed out)" } else { "" },
-            log.display()
-        ));
-    }
-    let splats = qemu::splats(&out.serial);
-    if !splats.is_empty() {
-        lines.push(format!(
-            "{}: the kernel log has {} warning(s)/oops(es): {}",
-            kernel.label,
-            splats.len(),
-            splats.join(" | ")
-        ));
-    }
-    for l in &lines {
-        println!("{l}");
-    }
+    report(&kernel.label, &mut lines, &errors, done, &out, &log);
     if !done || !errors.is_empty() || figures.is_empty() {
         return Err(format!(
             "bench chardev on {} did not complete; see {}",
@@ -151,6 +129,41 @@ pub fn chardev(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<Stri
         ));
     }
     Ok(lines)
+}
+
+/// Appends to a benchmark's summary `lines` the guest's `errors`, whether it finished (`done`)
+/// and any warning or oops in its kernel log, then prints them all; returns whether the kernel
+/// log was clean. Every benchmark ends this way.
+pub(crate) fn report(
+    label: &str,
+    lines: &mut Vec<String>,
+    errors: &[String],
+    done: bool,
+    out: &qemu::BootOutput,
+    log: &std::path::Path,
+) -> bool {
+    for e in errors {
+        lines.push(format!("{label}: guest error: {e}"));
+    }
+    if !done {
+        lines.push(format!(
+            "{label}: the benchmark did not finish{}; see {}",
+            if out.timed_out { " (timed out)" } else { "" },
+            log.display()
+        ));
+    }
+    let splats = qemu::splats(&out.serial);
+    if !splats.is_empty() {
+        lines.push(format!(
+            "{label}: the kernel log has {} warning(s)/oops(es): {}",
+            splats.len(),
+            splats.join(" | ")
+        ));
+    }
+    for l in lines.iter() {
+        println!("{l}");
+    }
+    splats.is_empty()
 }
 
 /// The guest's figures, its `bench: error:` lines, and whether it printed `bench: done`.
@@ -399,30 +412,8 @@ pub fn gpio(kernel: &Kernel, built: &[Built], o: &GpioOptions) -> Result<Vec<Str
         kernel.label,
         ours_text as f64 / c_text as f64
     ));
-    for e in &errors {
-        lines.push(format!("{}: guest error: {e}", kernel.label));
-    }
-    if !done {
-        lines.push(format!(
-            "{}: the benchmark did not finish{}; see {}",
-            kernel.label,
-            if out.timed_out { " (timed out)" } else { "" },
-            log.display()
-        ));
-    }
-    let splats = qemu::splats(&out.serial);
-    if !splats.is_empty() {
-        lines.push(format!(
-            "{}: the kernel log has {} warning(s)/oops(es): {}",
-            kernel.label,
-            splats.len(),
-            splats.join(" | ")
-        ));
-    }
-    for l in &lines {
-        println!("{l}");
-    }
-    if !done || !errors.is_empty() || rounds.is_empty() || !splats.is_empty() {
+    let clean_log = report(&kernel.label, &mut lines, &errors, done, &out, &log);
+    if !done || !errors.is_empty() || rounds.is_empty() || !clean_log {
         return Err(format!(
             "bench gpio on {} did not complete; see {}",
             kernel.label,

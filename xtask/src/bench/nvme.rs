@@ -108,30 +108,8 @@ pub fn nvme(kernel: &Kernel, built: &[Built], o: &Options) -> Result<Vec<String>
     let (figures, errors, done) = parse(&out.serial);
     let mut lines = summary(&kernel.label, &figures);
     lines.push(text_sizes(kernel, &[modules, stock].concat()));
-    for e in &errors {
-        lines.push(format!("{}: guest error: {e}", kernel.label));
-    }
-    if !done {
-        lines.push(format!(
-            "{}: the benchmark did not finish{}; see {}",
-            kernel.label,
-            if out.timed_out { " (timed out)" } else { "" },
-            log.display()
-        ));
-    }
-    let splats = qemu::splats(&out.serial);
-    if !splats.is_empty() {
-        lines.push(format!(
-            "{}: the kernel log has {} warning(s)/oops(es): {}",
-            kernel.label,
-            splats.len(),
-            splats.join(" | ")
-        ));
-    }
-    for l in &lines {
-        println!("{l}");
-    }
-    if !done || !errors.is_empty() || figures.values.is_empty() || !splats.is_empty() {
+    let clean_log = super::report(&kernel.label, &mut lines, &errors, done, &out, &log);
+    if !done || !errors.is_empty() || figures.values.is_empty() || !clean_log {
         return Err(format!(
             "bench nvme on {} did not complete cleanly; see {}",
             kernel.label,
