@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -265,6 +265,14 @@ fn show(cmd: &Command) -> String {
 /// merely busy for this long loses nothing. Each poke is reported after the boot.
 const POKE_AFTER: Duration = Duration::from_secs(20);
 
+/// `poked_at` when no poke awaits the guest's next output.
+const NOT_POKED: u64 = u64::MAX;
+
+/// Host time since QEMU started, for the serial log's `[xtask <s>]` lines.
+fn seconds_ms(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
 /// How often the waiting thread checks for that silence.
 const POKE_CHECK: Duration = Duration::from_secs(2);
 
@@ -285,12 +293,16 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     if let Some(dir) = boot.log.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| ctx(&format!("creating {}", dir.display()), e))?;
     }
-    let mut log = File::create(&boot.log).map_err(|e| {
+    let log = File::create(&boot.log).map_err(|e| {
         ctx(
             &format!("creating the serial log {}", boot.log.display()),
             e,
         )
     })?;
+    // Shared with the waiting thread, which adds a line for each poke (see [`POKE_AFTER`]);
+    // the reader writes whole lines only, so the two never interleave within a line.
+    let log = Arc::new(Mutex::new(log));
+    let poke_log = Arc::clone(&log);
     cmd.stdin(if boot.interactive {
         Stdio::inherit()
     } else {
@@ -307,6 +319,9 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     // When the guest last printed, in milliseconds since `started` (see [`POKE_AFTER`]).
     let last_output = Arc::new(AtomicU64::new(0));
     let output_seen = Arc::clone(&last_output);
+    // When the last poke was sent (milliseconds since `started`), until the guest prints again.
+    let poked_at = Arc::new(AtomicU64::new(NOT_POKED));
+    let poke_seen = Arc::clone(&poked_at);
     let (tx, rx) = mpsc::channel();
     let echo = boot.interactive;
     let qmp = (!boot.interactive).then(|| qmp_socket(boot));
@@ -325,7 +340,18 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
                     break;
                 }
             };
-            output_seen.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let now = started.elapsed().as_millis() as u64;
+            output_seen.store(now, Ordering::Relaxed);
+            let poke = poke_seen.swap(NOT_POKED, Ordering::Relaxed);
+            if poke != NOT_POKED && result.is_ok() {
+                // A stalled guest answers the poke at once; a merely quiet one at any time.
+                result = writeln!(
+                    log.lock().unwrap(),
+                    "[xtask {}] guest output again {:.1} s after the poke",
+                    seconds_ms(now),
+                    (now - poke.min(now)) as f64 / 1000.0
+                );
+            }
             if echo {
                 let mut out = io::stdout().lock();
                 let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
@@ -344,7 +370,7 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
                 serial.push_str(line);
                 serial.push('\n');
                 if result.is_ok() {
-                    result = writeln!(log, "{line}");
+                    result = writeln!(log.lock().unwrap(), "{line}");
                 }
             }
         }
@@ -352,7 +378,7 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
             let line = String::from_utf8_lossy(&pending);
             serial.push_str(&line);
             if result.is_ok() {
-                result = write!(log, "{line}");
+                result = write!(log.lock().unwrap(), "{line}");
             }
         }
         let _ = tx.send(Event::Eof);
@@ -393,9 +419,16 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
                     if let Some(input) = console_input.as_mut() {
                         if input.write_all(b"\n").and_then(|()| input.flush()).is_ok() {
                             pokes += 1;
+                            let now = started.elapsed().as_millis() as u64;
+                            let _ = writeln!(
+                                poke_log.lock().unwrap(),
+                                "[xtask {}] no guest output for {} s: a newline sent to its console",
+                                seconds_ms(now),
+                                POKE_AFTER.as_secs()
+                            );
+                            poked_at.store(now, Ordering::Relaxed);
                             // Counts as output: the next poke comes after another silence.
-                            last_output
-                                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                            last_output.store(now, Ordering::Relaxed);
                         }
                     }
                 }
@@ -425,8 +458,10 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
     if pokes > 0 {
         eprintln!(
             "note: the guest was silent for {} s {pokes} time(s); a newline on its console woke it \
-             (see POKE_AFTER in xtask/src/qemu.rs)",
-            POKE_AFTER.as_secs()
+             (see POKE_AFTER in xtask/src/qemu.rs; `[xtask` lines in {} say when, and how soon the \
+             guest printed again)",
+            POKE_AFTER.as_secs(),
+            boot.log.display()
         );
     }
     Ok(BootOutput {
