@@ -54,8 +54,10 @@
 //! # Counting
 //!
 //! [`KernelAllocator::live_allocations`] counts blocks handed out and not yet freed, which makes
-//! leaks visible at module unload. Each kernel module links its own copy of the allocator `static`,
-//! so the count is per module, not per kernel.
+//! leaks visible at module unload. [`KernelAllocator::allocations`] counts every successful
+//! allocation and resize since load, which never goes down: two equal readings around some work
+//! prove the work allocated nothing (a driver's I/O path, say). Each kernel module links its own
+//! copy of the allocator `static`, so the counts are per module, not per kernel.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -248,6 +250,8 @@ pub const fn kmalloc_size(layout: Layout, page_size: usize, min_align: usize) ->
 pub struct KernelAllocator<B: Backend> {
     /// Blocks handed out and not yet freed.
     live: AtomicUsize,
+    /// Successful allocations and resizes, ever.
+    total: AtomicUsize,
     /// `fn() -> B` rather than `B`: the backend is only a set of functions, so the allocator is
     /// `Send + Sync` whatever `B` is.
     _backend: PhantomData<fn() -> B>,
@@ -264,6 +268,7 @@ impl<B: Backend> KernelAllocator<B> {
         }
         Self {
             live: AtomicUsize::new(0),
+            total: AtomicUsize::new(0),
             _backend: PhantomData,
         }
     }
@@ -275,6 +280,13 @@ impl<B: Backend> KernelAllocator<B> {
     /// that allocated have been synchronised with (e.g. at module exit) the value is exact.
     pub fn live_allocations(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// The number of successful allocations and resizes ([`alloc_with`](Self::alloc_with),
+    /// [`realloc_with`](Self::realloc_with)) since the allocator was created; it only grows
+    /// (wrapping after `usize::MAX`). `Relaxed`, like [`live_allocations`](Self::live_allocations).
+    pub fn allocations(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
     }
 
     /// Allocates a block for `layout` with explicit flags, e.g. [`Gfp::ATOMIC`] in an interrupt
@@ -295,13 +307,15 @@ impl<B: Backend> KernelAllocator<B> {
         let block = unsafe { B::krealloc(ptr::null(), size, flags) };
         if !block.is_null() {
             self.live.fetch_add(1, Ordering::Relaxed);
+            self.total.fetch_add(1, Ordering::Relaxed);
         }
         block
     }
 
     /// Resizes a block to `new_size` bytes (same alignment) with explicit flags. Returns null,
     /// leaving the old block intact and still owned by the caller, on failure or when the new
-    /// size cannot be served at `layout.align()`. The live count is unchanged either way.
+    /// size cannot be served at `layout.align()`. The live count is unchanged either way; a
+    /// success counts in [`allocations`](Self::allocations).
     ///
     /// # Safety
     ///
@@ -322,7 +336,11 @@ impl<B: Backend> KernelAllocator<B> {
         // SAFETY: `ptr` is a live block of this allocator, hence of `B::krealloc`; `size` is not
         // 0; the caller vouches for `flags`. Either the same block comes back (already aligned),
         // or a fresh kmalloc block of `size` bytes, which `kmalloc_size` made aligned.
-        unsafe { B::krealloc(ptr, size, flags) }
+        let block = unsafe { B::krealloc(ptr, size, flags) };
+        if !block.is_null() {
+            self.total.fetch_add(1, Ordering::Relaxed);
+        }
+        block
     }
 
     /// Frees a block. Needs no flags: `kfree` never sleeps.
@@ -666,6 +684,27 @@ mod tests {
             a.free(p, layout(32, 8));
         }
         assert_eq!(a.live_allocations(), 0);
+        assert_eq!(Mock::live_blocks(), 0);
+    }
+
+    #[test]
+    fn allocations_counts_successes_only_and_never_goes_down() {
+        let a = KernelAllocator::<Mock>::new();
+        let l = layout(32, 8);
+        // SAFETY: valid layouts; each successful block is freed once with its current layout.
+        unsafe {
+            let p = a.alloc_with(l, Gfp::KERNEL);
+            let q = a.realloc_with(p, l, 64, Gfp::KERNEL);
+            assert_eq!(a.allocations(), 2, "an allocation and a resize");
+            Mock::fail_next(2);
+            assert!(a.alloc_with(l, Gfp::ATOMIC).is_null());
+            assert!(a
+                .realloc_with(q, layout(64, 8), 9000, Gfp::KERNEL)
+                .is_null());
+            assert_eq!(a.allocations(), 2, "failures are not allocations");
+            a.free(q, layout(64, 8));
+        }
+        assert_eq!((a.live_allocations(), a.allocations()), (0, 2));
         assert_eq!(Mock::live_blocks(), 0);
     }
 

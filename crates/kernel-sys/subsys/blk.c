@@ -16,6 +16,8 @@
  * bindgen opaque: blk_mq_tag_set request request_queue gendisk blk_mq_hw_ctx scatterlist device
  */
 #include <linux/blk-mq.h>
+#include <linux/blk-mq-pci.h>
+#include <linux/pci.h>
 #include <linux/blkdev.h>
 #include <linux/dma-mapping.h>
 #include <linux/scatterlist.h>
@@ -51,6 +53,22 @@ void rust_helper_blk_mq_tag_set_init(struct blk_mq_tag_set *set, const struct bl
 	set->numa_node = NUMA_NO_NODE;
 	set->flags = BLK_MQ_F_SHOULD_MERGE;
 	set->driver_data = driver_data;
+}
+
+/*
+ * The tag set's CPU -> hardware queue map: with `first_vector` >= 0 and a PCI `dev`, queue i
+ * serves the CPUs of interrupt vector first_vector + i (blk_mq_pci_map_queues() itself falls
+ * back to the default when the vectors have no managed affinity); otherwise blk-mq's default.
+ */
+void rust_helper_blk_mq_map_hw_queues(struct blk_mq_tag_set *set, struct device *dev,
+				      int first_vector)
+{
+	struct blk_mq_queue_map *map = &set->map[HCTX_TYPE_DEFAULT];
+
+	if (first_vector >= 0 && dev_is_pci(dev))
+		blk_mq_pci_map_queues(map, to_pci_dev(dev), first_vector);
+	else
+		blk_mq_map_queues(map);
 }
 
 void *rust_helper_blk_mq_tag_set_data(struct blk_mq_tag_set *set)

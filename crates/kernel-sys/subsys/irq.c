@@ -19,6 +19,20 @@ const int RUST_CONST_IRQ_NONE = IRQ_NONE;
 const int RUST_CONST_IRQ_HANDLED = IRQ_HANDLED;
 const int RUST_CONST_IRQ_WAKE_THREAD = IRQ_WAKE_THREAD;
 
+/*
+ * pci_alloc_irq_vectors() with managed affinity (PCI_IRQ_AFFINITY): the first `pre_vectors`
+ * keep the default affinity, the others are spread evenly over the CPUs and kept there by the
+ * kernel (blk_mq_pci_map_queues() then gives each hardware queue the CPUs of its vector).
+ */
+int rust_helper_pci_alloc_irq_vectors_spread(struct pci_dev *pdev, unsigned int min,
+					     unsigned int max, unsigned int flags,
+					     unsigned int pre_vectors)
+{
+	struct irq_affinity affd = { .pre_vectors = pre_vectors };
+
+	return pci_alloc_irq_vectors_affinity(pdev, min, max, flags | PCI_IRQ_AFFINITY, &affd);
+}
+
 /* Whether the function uses MSI-X (its vectors are then masked per vector, not with INTMS). */
 bool rust_helper_pci_msix_enabled(struct pci_dev *pdev)
 {

@@ -27,7 +27,16 @@
 //!   non-sleeping flags it only tries kmalloc.
 //!
 //! Both honour `Layout::align()` up to `PAGE_SIZE` (see `kernel-alloc`) and count this module's
-//! live blocks ([`live_allocations`]), which module unload checks.
+//! live blocks ([`live_allocations`]), which module unload checks, and every allocation since
+//! load ([`allocations`]). While the module is loaded both are readable in debugfs:
+//!
+//! ```text
+//! /sys/kernel/debug/<module>/live_allocations   blocks allocated and not freed
+//! /sys/kernel/debug/<module>/allocations        allocations and resizes since load
+//! ```
+//!
+//! so a test can show a code path allocates nothing (`allocations` the same before and after
+//! it), and what a driver holds at idle.
 
 mod kbox;
 mod kvec;
@@ -143,6 +152,70 @@ unsafe impl Allocator for KVmalloc {
 /// logs it, and the tests require 0.
 pub fn live_allocations() -> usize {
     KMALLOC.live_allocations() + KVMALLOC.live_allocations()
+}
+
+/// How many allocations and resizes this module has made since it was loaded (both
+/// allocators); never goes down.
+pub fn allocations() -> usize {
+    KMALLOC.allocations() + KVMALLOC.allocations()
+}
+
+/// This module's allocation counters as files in debugfs, removed on drop (module unload).
+/// Host builds have no debugfs: there it is empty.
+pub(crate) struct DebugfsCounters(#[cfg(target_os = "none")] *mut kernel_sys::dentry);
+
+#[cfg(not(target_os = "none"))]
+impl DebugfsCounters {
+    pub(crate) fn create(_module: &core::ffi::CStr) -> Self {
+        Self()
+    }
+}
+
+#[cfg(target_os = "none")]
+mod debugfs_counters {
+    use super::*;
+    use kernel_sys as bindings;
+
+    extern "C" fn live() -> u64 {
+        live_allocations() as u64
+    }
+
+    extern "C" fn total() -> u64 {
+        allocations() as u64
+    }
+
+    // `static`s: the C side keeps a pointer to each for as long as its file exists.
+    static LIVE: bindings::rust_counter_fn = Some(live);
+    static TOTAL: bindings::rust_counter_fn = Some(total);
+
+    impl DebugfsCounters {
+        /// Creates `/sys/kernel/debug/<module>/{live_allocations,allocations}`. Best effort, as
+        /// debugfs is meant to be: without debugfs (or memory) there are simply no files.
+        pub(crate) fn create(module: &core::ffi::CStr) -> Self {
+            // SAFETY: `module` is a NUL-terminated string, copied by debugfs.
+            let dir = unsafe { bindings::rust_helper_debugfs_create_dir(module.as_ptr()) };
+            if !dir.is_null() {
+                for (name, get) in [(c"live_allocations", &LIVE), (c"allocations", &TOTAL)] {
+                    // SAFETY: `dir` is a live directory; `get` points to a `static`, alive
+                    // until the module's memory goes, after `Drop` removed the file, and
+                    // `live`/`total` are callable in any context (two relaxed loads).
+                    unsafe {
+                        bindings::rust_helper_debugfs_create_counter(name.as_ptr(), dir, get)
+                    };
+                }
+            }
+            Self(dir)
+        }
+    }
+
+    impl Drop for DebugfsCounters {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is null or the directory `create` made, removed only here;
+            // debugfs_remove takes NULL, removes the files with it and waits for reads already
+            // running, after which no read can reach `live`/`total`.
+            unsafe { bindings::debugfs_remove(self.0) };
+        }
+    }
 }
 
 /// The kernel calls behind the allocators. Host builds (the drivers' unit tests) use the host's

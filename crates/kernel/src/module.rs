@@ -36,8 +36,10 @@
 //!
 //! Any other type fails the build with a message listing these.
 
+use crate::alloc::DebugfsCounters;
 use crate::error::Result;
 use core::cell::UnsafeCell;
+use core::ffi::CStr;
 use kernel_sys as bindings;
 
 /// The module being built (`THIS_MODULE`).
@@ -70,12 +72,14 @@ pub trait Module: Sized + Sync + Send + 'static {
     fn init(module: &'static ThisModule) -> Result<Self>;
 }
 
-/// Where `module!` keeps the module's value between `init_module` and `cleanup_module`.
+/// Where `module!` keeps the module's value between `init_module` and `cleanup_module`, with
+/// the module's allocation counters in debugfs (`kernel::alloc`).
 #[doc(hidden)]
-pub struct ModuleSlot<T>(UnsafeCell<Option<T>>);
+pub struct ModuleSlot<T>(UnsafeCell<Option<(T, DebugfsCounters)>>);
 
 // SAFETY: written only by `init_module` before anything else can reach the module, and by
-// `cleanup_module` after everything else is gone; the kernel serialises the two.
+// `cleanup_module` after everything else is gone; the kernel serialises the two. The counters'
+// pointer is only used by `Drop`, in `cleanup_module`.
 unsafe impl<T: Sync> Sync for ModuleSlot<T> {}
 
 impl<T: Module> ModuleSlot<T> {
@@ -85,17 +89,19 @@ impl<T: Module> ModuleSlot<T> {
     }
 
     #[doc(hidden)]
-    pub fn init(&self, name: &str) -> core::ffi::c_int {
+    pub fn init(&self, name: &CStr) -> core::ffi::c_int {
+        // First, so a test can read what probe allocates while the module is still loading.
+        let counters = DebugfsCounters::create(name);
         match T::init(ThisModule::get()) {
             Ok(m) => {
                 // SAFETY: init_module runs once, before any other access (see `Sync` impl).
-                unsafe { *self.0.get() = Some(m) };
+                unsafe { *self.0.get() = Some((m, counters)) };
                 0
             }
             Err(e) => {
                 crate::print::printk(
                     crate::print::Level::Err,
-                    name,
+                    name.to_str().unwrap_or("?"),
                     format_args!("init failed: {e:?}"),
                 );
                 e.to_errno()
@@ -104,8 +110,9 @@ impl<T: Module> ModuleSlot<T> {
     }
 
     #[doc(hidden)]
-    pub fn exit(&self, name: &str) {
+    pub fn exit(&self, name: &CStr) {
         // SAFETY: cleanup_module runs once, after every other user of the module is gone.
+        // A tuple drops in field order: the module, then its counters.
         drop(unsafe { (*self.0.get()).take() });
         // Everything the module allocated must be freed by now: tests check this line.
         let live = crate::alloc::live_allocations();
@@ -114,7 +121,11 @@ impl<T: Module> ModuleSlot<T> {
         } else {
             crate::print::Level::Err
         };
-        crate::print::printk(level, name, format_args!("exit: live_allocations={live}"));
+        crate::print::printk(
+            level,
+            name.to_str().unwrap_or("?"),
+            format_args!("exit: live_allocations={live}"),
+        );
     }
 }
 
@@ -389,13 +400,13 @@ macro_rules! module {
         #[cfg(not(test))]
         #[no_mangle]
         extern "C" fn init_module() -> ::core::ffi::c_int {
-            __MODULE.init($name)
+            __MODULE.init($crate::__cstr!($name))
         }
 
         #[cfg(not(test))]
         #[no_mangle]
         extern "C" fn cleanup_module() {
-            __MODULE.exit($name)
+            __MODULE.exit($crate::__cstr!($name))
         }
 
         // Host unit tests have no init_module; keep the module's code reachable for them.

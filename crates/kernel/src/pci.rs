@@ -211,27 +211,40 @@ impl Device {
     }
 
     /// Allocates between `min` and `max` interrupt vectors of the kinds in `kinds` (the PCI
-    /// core tries MSI-X, then MSI, then the legacy pin, as allowed). Handlers are registered on
-    /// them with [`IrqVectors::request`]; dropping the value frees the handlers, then the
-    /// vectors.
+    /// core tries MSI-X, then MSI, then the legacy pin, as allowed), placed on the CPUs as
+    /// `affinity` says. Handlers are registered on them with [`IrqVectors::request`]; dropping
+    /// the value frees the handlers, then the vectors.
     pub fn alloc_irq_vectors<T: irq::Handler>(
         &self,
         min: u32,
         max: u32,
         kinds: IrqKinds,
+        affinity: Affinity,
     ) -> Result<IrqVectors<T>> {
         if !self.enabled.get() {
             return Err(EINVAL);
         }
-        // SAFETY: live and enabled; no affinity descriptor.
-        let n = unsafe {
-            bindings::pci_alloc_irq_vectors_affinity(
-                self.pdev,
-                min,
-                max,
-                kinds.0,
-                core::ptr::null_mut(),
-            )
+        let n = match affinity {
+            // SAFETY: live and enabled; no affinity descriptor.
+            Affinity::Default => unsafe {
+                bindings::pci_alloc_irq_vectors_affinity(
+                    self.pdev,
+                    min,
+                    max,
+                    kinds.0,
+                    core::ptr::null_mut(),
+                )
+            },
+            // SAFETY: live and enabled; the helper builds the descriptor on its stack.
+            Affinity::Spread { pre_vectors } => unsafe {
+                bindings::rust_helper_pci_alloc_irq_vectors_spread(
+                    self.pdev,
+                    min,
+                    max,
+                    kinds.0,
+                    pre_vectors,
+                )
+            },
         };
         if n < 0 {
             return Err(Error::from_errno(n));
@@ -326,6 +339,22 @@ impl<const SIZE: usize> Drop for Bar<SIZE> {
             bindings::pci_release_selected_regions(self.pdev, 1 << self.bar);
         }
     }
+}
+
+/// Where a function's interrupt vectors run ([`Device::alloc_irq_vectors`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Affinity {
+    /// The platform's default for every vector (on arm64's GIC: CPU 0 for all of them).
+    Default,
+    /// The first `pre_vectors` (an admin queue's, say) at the default; the others spread
+    /// evenly over the CPUs and kept there by the kernel ("managed" interrupts, as the C NVMe
+    /// driver's `PCI_IRQ_AFFINITY`). For one queue per vector, so that a request completes on
+    /// a CPU that submitted it; pair it with blk-mq's
+    /// [`QueueMap::Vectors`](crate::block::mq::QueueMap::Vectors).
+    Spread {
+        /// Vectors, from 0, left out of the spreading.
+        pre_vectors: u32,
+    },
 }
 
 /// Kinds of interrupt vectors to try.

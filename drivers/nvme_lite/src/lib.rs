@@ -32,10 +32,10 @@ mod reset;
 mod spec;
 
 use io::{IoQueue, IO_DEPTH};
-use kernel::block::mq::{DiskParams, GenDisk, TagSet};
+use kernel::block::mq::{DiskParams, GenDisk, QueueMap, TagSet};
 use kernel::device::DeviceRef as GenericDevice;
 use kernel::dma::CoherentAllocation;
-use kernel::pci::{self, Bar, IrqKinds, IrqVectors};
+use kernel::pci::{self, Affinity, Bar, IrqKinds, IrqVectors};
 use kernel::prelude::*;
 use kernel::sync::atomic::{AtomicU32, Ordering};
 use kernel::time::{msleep, Instant};
@@ -172,11 +172,18 @@ impl pci::Driver for NvmeLite {
             let capacity_sectors = id.nsze << (id.lba_shift - 9);
             // One I/O queue pair per CPU, as many as the controller allows, each with its own
             // interrupt vector: vector 0 belongs to the admin queue (polled: never requested),
-            // queue N gets vector N. With a single vector (MSI or the pin), one queue shares it.
+            // queue N gets vector N. The kernel spreads vectors 1.. over the CPUs and blk-mq
+            // gives each queue the CPUs of its vector (`QueueMap::Vectors` below), so a read
+            // completes on the CPU that issued it. With a single vector (MSI or the pin), one
+            // queue shares it.
             let cpus = kernel::task::possible_cpus().clamp(1, MAX_IO_QUEUES);
             let allowed = admin.with(|a| set_queue_count(&bar, &mut a.queue, cpus))?;
-            let mut irqs =
-                pdev.alloc_irq_vectors::<IoQueue>(1, cpus.min(allowed) + 1, IrqKinds::ALL)?;
+            let mut irqs = pdev.alloc_irq_vectors::<IoQueue>(
+                1,
+                cpus.min(allowed) + 1,
+                IrqKinds::ALL,
+                Affinity::Spread { pre_vectors: 1 },
+            )?;
             let vectors = irqs.count();
             let count = cpus.min(allowed).min(vectors.saturating_sub(1)).max(1);
             let mut queues = KVec::with_capacity(count as usize, Gfp::KERNEL)?;
@@ -232,6 +239,12 @@ impl pci::Driver for NvmeLite {
                 return Err(e);
             }
         };
+        // I/O queue N has vector N when there are several (see above).
+        let map = if irqs.count() >= 2 {
+            QueueMap::Vectors { first: 1 }
+        } else {
+            QueueMap::Spread
+        };
         let mdts_bytes = match id.mdts {
             0 => 0,
             m => 4096u64.checked_shl(m.into()).unwrap_or(0),
@@ -260,6 +273,7 @@ impl pci::Driver for NvmeLite {
         let disk = TagSet::with_queues(
             &ctrl.nvme.dev,
             ctrl.nvme.queues.len() as u32,
+            map,
             u32::from(IO_DEPTH) - 1,
             ctrl.nvme.clone(),
             Gfp::KERNEL,

@@ -54,14 +54,36 @@ impl Driver {
     }
 
     /// Unloads the module (retrying while a just-closed file lets go), checks that it logged
-    /// `exit: live_allocations=0` and that its device node went away.
+    /// `exit: live_allocations=0`, removed its debugfs counters and that its device node went
+    /// away.
     pub fn unload_cleanly(&self, ctx: &Ctx) -> TestResult {
         let mut kmsg = Kmsg::open().context("open /dev/kmsg")?;
         kmsg.seek_to_end().context("lseek(/dev/kmsg, SEEK_END)")?;
         module::unload_retrying(self.module, ctx.scaled(Duration::from_secs(2)))
             .context(format!("unloading {}", self.module))?;
         self.expect_clean_exit(&mut kmsg, "unload")?;
+        let counters = format!("{DEBUGFS}/{}", self.module);
+        ensure!(
+            !Path::new(&counters).exists(),
+            "{counters} (the module's allocation counters) is still there after unload"
+        );
         wait_for_node(ctx, self.node, false)
+    }
+
+    /// The module's allocation counters, from `/sys/kernel/debug/<module>/` (see
+    /// `kernel::alloc`): what it holds now, and how many allocations it has made since load.
+    pub fn allocations(&self) -> TestResult<Allocations> {
+        let read = |file: &str| -> TestResult<u64> {
+            let path = format!("{DEBUGFS}/{}/{file}", self.module);
+            let text = std::fs::read_to_string(&path).context(format!("read {path}"))?;
+            text.trim()
+                .parse()
+                .map_err(|e| Failure::new(format!("{path}: {text:?} is not a count: {e}")))
+        };
+        Ok(Allocations {
+            live: read("live_allocations")?,
+            total: read("allocations")?,
+        })
     }
 
     /// Checks the kernel log since `kmsg`'s position for exactly one `<module>: exit:
@@ -86,6 +108,18 @@ impl Driver {
             ))),
         }
     }
+}
+
+/// Where `init` mounts debugfs.
+pub const DEBUGFS: &str = "/sys/kernel/debug";
+
+/// A module's allocation counters at one moment ([`Driver::allocations`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocations {
+    /// Blocks allocated and not yet freed.
+    pub live: u64,
+    /// Allocations and resizes since the module was loaded; never goes down.
+    pub total: u64,
 }
 
 /// The texts of the kernel log records since `kmsg`'s position (which moves past them).

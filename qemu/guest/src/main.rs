@@ -96,7 +96,12 @@ fn run() {
 /// Mounts the pseudo file systems and makes sure stdout is the console.
 fn setup() -> Result<(), String> {
     let mut first_error = None;
-    for (fstype, dir) in [("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev")] {
+    for (fstype, dir) in [
+        ("proc", "/proc"),
+        ("sysfs", "/sys"),
+        ("devtmpfs", "/dev"),
+        ("debugfs", crate::devtest::DEBUGFS),
+    ] {
         let result = std::fs::create_dir_all(dir)
             .map_err(|e| format!("mkdir {dir}: {e}"))
             .and_then(|()| match sys::mount(fstype, dir, fstype) {

@@ -134,9 +134,25 @@ struct Pdu<T: Operations> {
     data: T::RequestData,
 }
 
+/// Which CPUs submit to which hardware queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueMap {
+    /// blk-mq's default: the CPUs spread evenly over the queues.
+    Spread,
+    /// Hardware queue `i` serves the CPUs that interrupt vector `first + i` of the tag set's
+    /// (PCI) device runs on, so a request completes on a CPU that may have submitted it. For
+    /// vectors allocated with [`pci::Affinity::Spread`](crate::pci::Affinity::Spread) (`first`
+    /// is then its `pre_vectors`); with any other device or vectors, the same as `Spread`.
+    Vectors {
+        /// The vector of hardware queue 0.
+        first: u32,
+    },
+}
+
 /// What the tag set's `driver_data` points to.
 struct Shared<T: Operations> {
     data: Arc<T::QueueData>,
+    map: QueueMap,
     dev: device::DeviceRef,
 }
 
@@ -165,25 +181,29 @@ impl<T: Operations> TagSet<T> {
         queue: Arc<T::QueueData>,
         flags: Gfp,
     ) -> Result<Arc<Self>> {
-        Self::with_queues(dev, 1, depth, queue, flags)
+        Self::with_queues(dev, 1, QueueMap::Spread, depth, queue, flags)
     }
 
     /// Creates a tag set with `nr_hw_queues` hardware queues (numbered from 0, see
-    /// [`Request::hw_queue`]; blk-mq spreads the CPUs over them) of `depth` requests each.
+    /// [`Request::hw_queue`]; `map` says which CPUs use which) of `depth` requests each.
     pub fn with_queues(
         dev: &device::Device,
         nr_hw_queues: u32,
+        map: QueueMap,
         depth: u32,
         queue: Arc<T::QueueData>,
         flags: Gfp,
     ) -> Result<Arc<Self>> {
-        if nr_hw_queues == 0 {
+        if nr_hw_queues == 0
+            || matches!(map, QueueMap::Vectors { first } if first > i32::MAX as u32)
+        {
             return Err(EINVAL);
         }
         const { assert!(align_of::<Pdu<T>>() <= 8) };
         let shared = KBox::into_raw(KBox::new(
             Shared {
                 data: queue,
+                map,
                 dev: dev.to_ref(),
             },
             flags,
@@ -513,11 +533,24 @@ impl<T: Operations> OpsTable<T> {
     const OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
         queue_rq: Some(queue_rq::<T>),
         timeout: Some(timeout::<T>),
+        map_queues: Some(map_queues::<T>),
         init_request: Some(init_request::<T>),
         exit_request: Some(exit_request::<T>),
         // SAFETY: every other field is an optional function pointer: all-zeroes is "none".
         ..unsafe { core::mem::zeroed() }
     };
+}
+
+unsafe extern "C" fn map_queues<T: Operations>(set: *mut bindings::blk_mq_tag_set) {
+    // SAFETY: blk-mq passes our live tag set, whose `driver_data` is its `Shared<T>`.
+    let shared = unsafe { &*(bindings::rust_helper_blk_mq_tag_set_data(set) as *const Shared<T>) };
+    let first = match shared.map {
+        QueueMap::Spread => -1,
+        // `with_queues` checked it fits.
+        QueueMap::Vectors { first } => first as c_int,
+    };
+    // SAFETY: `set` is live and being mapped by blk-mq; `dev` is kept alive by `shared`.
+    unsafe { bindings::rust_helper_blk_mq_map_hw_queues(set, shared.dev.as_raw(), first) };
 }
 
 unsafe extern "C" fn queue_rq<T: Operations>(

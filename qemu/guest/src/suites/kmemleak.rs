@@ -7,11 +7,11 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::devtest::DEBUGFS;
 use crate::harness::{run_suite, Ctx, Failure, TestCase, TestResult};
 use crate::ktap;
 use crate::sys::{self, Errno};
 
-const DEBUGFS: &str = "/sys/kernel/debug";
 const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 
 /// The suite's tests.
