@@ -342,16 +342,6 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
             };
             let now = started.elapsed().as_millis() as u64;
             output_seen.store(now, Ordering::Relaxed);
-            let poke = poke_seen.swap(NOT_POKED, Ordering::Relaxed);
-            if poke != NOT_POKED && result.is_ok() {
-                // A stalled guest answers the poke at once; a merely quiet one at any time.
-                result = writeln!(
-                    log.lock().unwrap(),
-                    "[xtask {}] guest output again {:.1} s after the poke",
-                    seconds_ms(now),
-                    (now - poke.min(now)) as f64 / 1000.0
-                );
-            }
             if echo {
                 let mut out = io::stdout().lock();
                 let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
@@ -361,6 +351,19 @@ pub fn run(boot: &Boot) -> io::Result<BootOutput> {
                 let line: Vec<u8> = pending.drain(..=nl).collect();
                 let line = String::from_utf8_lossy(&line[..nl]);
                 let line = line.trim_end_matches('\r');
+                // The console echoes the poke's newline (an empty line): only real output
+                // answers it. A stalled guest answers at once; a merely quiet one at any time.
+                if !line.trim().is_empty() {
+                    let poke = poke_seen.swap(NOT_POKED, Ordering::Relaxed);
+                    if poke != NOT_POKED && result.is_ok() {
+                        result = writeln!(
+                            log.lock().unwrap(),
+                            "[xtask {}] guest output again {:.1} s after the poke",
+                            seconds_ms(now),
+                            (now - poke.min(now)) as f64 / 1000.0
+                        );
+                    }
+                }
                 if line.trim_end().ends_with(POWEROFF_MARKER) {
                     let _ = tx.send(Event::Marker);
                 }

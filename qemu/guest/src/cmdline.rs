@@ -2,7 +2,7 @@
 //!
 //! | parameter                  | meaning                                                       |
 //! |----------------------------|---------------------------------------------------------------|
-//! | `ktest.suites=a,b,c`       | suites to run, in this order                                  |
+//! | `ktest.suites=a,b,c`       | suites to run, in this order (`a/t`: only test `t` of `a`)    |
 //! | `ktest.shell=1`            | start an interactive shell instead of running tests           |
 //! | `ktest.timeout_scale=N`    | multiply every internal timeout by `N` (default 1)            |
 //! | `ktest.bench=NAME`         | run benchmark `NAME` (`chardev`) instead of the suites        |

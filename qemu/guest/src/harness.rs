@@ -247,6 +247,7 @@ pub fn take_panic_message() -> String {
 pub struct Ctx {
     timeout_scale: u32,
     report: Option<File>,
+    only: Option<String>,
 }
 
 impl Ctx {
@@ -255,7 +256,23 @@ impl Ctx {
         Ctx {
             timeout_scale: timeout_scale.max(1),
             report: None,
+            only: None,
         }
+    }
+
+    /// The same context, running only the test named `test` of each suite
+    /// (`ktest.suites=<suite>/<test>`).
+    pub fn only(&self, test: &str) -> Ctx {
+        Ctx {
+            timeout_scale: self.timeout_scale,
+            report: None,
+            only: Some(test.to_string()),
+        }
+    }
+
+    /// The one test to run, if the suite was named as `<suite>/<test>`.
+    pub fn selected(&self) -> Option<&str> {
+        self.only.as_deref()
     }
 
     /// `base` multiplied by `ktest.timeout_scale`.
@@ -400,6 +417,7 @@ impl Process {
                 let child_ctx = Ctx {
                     timeout_scale: ctx.timeout_scale,
                     report: Some(write_end),
+                    only: ctx.only.clone(),
                 };
                 let result = panic::catch_unwind(AssertUnwindSafe(|| body(&child_ctx)))
                     .unwrap_or_else(|_| Err(Failure::new(take_panic_message())));
@@ -667,6 +685,7 @@ impl Drop for Process {
 // ---------------------------------------------------------------------------------------------
 
 /// One test of a suite.
+#[derive(Clone, Copy)]
 pub struct TestCase {
     /// Its KTAP name (snake_case).
     pub name: &'static str,
@@ -836,12 +855,26 @@ pub fn run_suite(
 ) -> (bool, String) {
     out.version();
     out.subtest(name);
-    let summary = run_tests(ctx, out, tests, recover);
+    let tests = select(tests, ctx.selected());
+    if let (true, Some(only)) = (tests.is_empty(), ctx.selected()) {
+        out.plan(0);
+        return (false, format!("{name}: no test named {only:?}"));
+    }
+    let summary = run_tests(ctx, out, &tests, recover);
     let text = format!(
         "{name}: {} tests, {} failed, {} skipped",
         summary.total, summary.failed, summary.skipped
     );
     (summary.passed(), text)
+}
+
+/// The tests of a suite to run: all, or only the one named `only` (none if it has no such test).
+fn select(tests: &[TestCase], only: Option<&str>) -> Vec<TestCase> {
+    tests
+        .iter()
+        .filter(|t| only.is_none_or(|o| t.name == o))
+        .copied()
+        .collect()
 }
 
 /// Runs `tests` one after the other, each isolated, printing the plan, diagnostics and results
@@ -913,6 +946,23 @@ mod tests {
         bytes.extend_from_slice(&partial[..50]);
         assert_eq!(decode_frames(&bytes), [Frame::Note("kept".to_string())]);
         assert_eq!(decode_frames(&[b'X', 0, 0, 0, 0]), []);
+    }
+
+    #[test]
+    fn a_suite_runs_all_its_tests_or_the_one_named() {
+        fn pass(_: &Ctx) -> TestResult {
+            Ok(())
+        }
+        let tests = [TestCase::new("a", pass), TestCase::new("b", pass)];
+        let names = |only| {
+            select(&tests, only)
+                .iter()
+                .map(|t| t.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(None), ["a", "b"]);
+        assert_eq!(names(Some("b")), ["b"]);
+        assert!(names(Some("c")).is_empty());
     }
 
     fn check_eq_helper(got: u32, expected: u32) -> TestResult {

@@ -169,7 +169,12 @@ fn run_suites(config: &Config) {
     top.plan(config.suites.len());
     let ctx = Ctx::new(config.timeout_scale);
     for (index, name) in config.suites.iter().enumerate() {
-        let (passed, summary) = suites::run(name, &ctx, &top.nested()).unwrap_or_else(|| {
+        // `<suite>/<test>`: only that test of the suite.
+        let (suite, ctx) = match name.split_once('/') {
+            Some((suite, test)) => (suite, ctx.only(test)),
+            None => (name.as_str(), Ctx::new(config.timeout_scale)),
+        };
+        let (passed, summary) = suites::run(suite, &ctx, &top.nested()).unwrap_or_else(|| {
             let known = suites::known().join(", ");
             (false, format!("unknown suite {name:?} (known: {known})"))
         });
