@@ -499,10 +499,9 @@ fn planted_checks(label: &str, serial: &str, modules: &[Built]) -> Vec<Record> {
     let names_fn = report.contains("planted_out_of_bounds_write");
     let write = log.lines().any(|l| l.contains("Write of size 1 at addr"));
     // lockdep's report (one block, to the end of its backtrace) is expected here too.
-    let (lockdep, rest) = cut_block(
+    let (lockdep, rest) = cut_report(
         log,
         "WARNING: possible circular locking dependency detected",
-        "</TASK>",
     );
     let inversion =
         lockdep.contains("selftest.planted_a") && lockdep.contains("selftest.planted_b");
@@ -539,10 +538,9 @@ const UNPLUG_TEST: &str = "nvme_lite/surprise_removal_fails_io_and_unloads";
 /// slot's devices, with no frame of our modules in it, and nothing else goes wrong (KASAN,
 /// UBSAN and the rest stay on after lockdep turns itself off).
 fn unplug_checks(label: &str, serial: &str, modules: &[Built]) -> Vec<Record> {
-    let (report, rest) = cut_block(
+    let (report, rest) = cut_report(
         kernel_log(serial),
         "WARNING: possible circular locking dependency detected",
-        "</TASK>",
     );
     let ours: Vec<&str> = report
         .lines()
@@ -576,10 +574,9 @@ fn unplug_checks(label: &str, serial: &str, modules: &[Built]) -> Vec<Record> {
 /// `CONFIG_DEBUG_ATOMIC_SLEEP`, naming the lock held and our module in the backtrace, and
 /// nothing else goes wrong.
 fn atomic_sleep_checks(label: &str, serial: &str) -> Vec<Record> {
-    let (report, rest) = cut_block(
+    let (report, rest) = cut_report(
         kernel_log(serial),
         "BUG: sleeping function called from invalid context",
-        "</TASK>",
     );
     let found = report.contains("in_atomic(): 1")
         && report.contains("selftest.atomic_sleep")
@@ -609,25 +606,42 @@ fn atomic_sleep_checks(label: &str, serial: &str) -> Vec<Record> {
     ]
 }
 
-/// Splits `log` into the block from the line containing `start` through the next line
-/// containing `end` (empty if there is none), and everything else.
-fn cut_block(log: &str, start: &str, end: &str) -> (String, String) {
-    let (mut block, mut rest) = (String::new(), String::new());
-    let mut inside = false;
-    let mut done = false;
+/// Splits `log` into one kernel report, from the first line containing `start` through the
+/// last frame of its `Call Trace:` (x86_64, frames between `<TASK>` and `</TASK>`) or `Call
+/// trace:` (arm64, no end marker): the frames are the indented lines after it. Returns the
+/// report (empty if there is none) and everything else.
+fn cut_report(log: &str, start: &str) -> (String, String) {
+    #[derive(PartialEq)]
+    enum State {
+        Before,
+        Report,
+        Frames,
+        After,
+    }
+    let (mut report, mut rest) = (String::new(), String::new());
+    let mut state = State::Before;
     for line in log.lines() {
-        if !inside && !done && line.contains(start) {
-            inside = true;
-        }
-        let out = if inside { &mut block } else { &mut rest };
+        state = match state {
+            State::Before if line.contains(start) => State::Report,
+            State::Report
+                if line
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("call trace:") =>
+            {
+                State::Frames
+            }
+            State::Frames if !line.starts_with(' ') => State::After,
+            s => s,
+        };
+        let out = match state {
+            State::Report | State::Frames => &mut report,
+            State::Before | State::After => &mut rest,
+        };
         out.push_str(line);
         out.push('\n');
-        if inside && line.contains(end) {
-            inside = false;
-            done = true;
-        }
     }
-    (block, rest)
+    (report, rest)
 }
 
 /// A finished boot.
@@ -922,4 +936,65 @@ pub fn summarize(records: &[Record]) -> (usize, usize) {
         }
     }
     (passed, records.len() - passed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X86: &str = "\
+boot line
+WARNING: possible circular locking dependency detected
+-> #1 (pci_rescan_remove_lock){+.+.}-{3:3}:
+       pciehp_unconfigure_device+0xd3/0x20f
+stack backtrace:
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x4c/0x5f
+ pciehp_unconfigure_device+0x181/0x20f
+ </TASK>
+BUG: KASAN: slab-out-of-bounds in later_bug+0x1/0x2
+";
+
+    const ARM64: &str = "\
+boot line
+WARNING: possible circular locking dependency detected
+-> #1 (pci_rescan_remove_lock){+.+.}-{3:3}:
+       pciehp_unconfigure_device+0x1a8/0x208
+stack backtrace:
+Call trace:
+ dump_backtrace.part.0+0x9c/0xd0
+ pciehp_unconfigure_device+0x1a8/0x208
+BUG: KASAN: slab-out-of-bounds in later_bug+0x1/0x2
+";
+
+    #[test]
+    fn a_report_ends_with_its_backtrace_on_both_architectures() {
+        for log in [X86, ARM64] {
+            let (report, rest) = cut_report(
+                log,
+                "WARNING: possible circular locking dependency detected",
+            );
+            assert!(report.starts_with("WARNING: possible circular"), "{report}");
+            assert!(
+                report
+                    .trim_end()
+                    .ends_with("pciehp_unconfigure_device+0x181/0x20f\n </TASK>")
+                    || report
+                        .trim_end()
+                        .ends_with("pciehp_unconfigure_device+0x1a8/0x208"),
+                "{report}"
+            );
+            assert_eq!(rest.lines().next(), Some("boot line"));
+            // What follows the report is still checked for splats.
+            assert_eq!(
+                rest.lines().last(),
+                Some("BUG: KASAN: slab-out-of-bounds in later_bug+0x1/0x2")
+            );
+            assert_eq!(qemu::splats(&rest).len(), 1, "{rest}");
+        }
+        let (report, rest) = cut_report(X86, "no such report");
+        assert!(report.is_empty());
+        assert_eq!(rest, X86);
+    }
 }
