@@ -56,19 +56,31 @@ void rust_helper_blk_mq_tag_set_init(struct blk_mq_tag_set *set, const struct bl
 }
 
 /*
- * The tag set's CPU -> hardware queue map: with `first_vector` >= 0 and a PCI `dev`, queue i
- * serves the CPUs of interrupt vector first_vector + i (blk_mq_pci_map_queues() itself falls
- * back to the default when the vectors have no managed affinity); otherwise blk-mq's default.
+ * The tag set's CPU -> hardware queue map: with `first_vector` >= 0 and a PCI `dev` whose
+ * vectors first_vector.. exist, one per queue, each with a CPU mask (managed affinity), queue
+ * i serves the CPUs of vector first_vector + i; otherwise blk-mq's default spreading. (6.1's
+ * blk_mq_pci_map_queues() itself would WARN and put every CPU on queue 0 in the other cases.)
  */
 void rust_helper_blk_mq_map_hw_queues(struct blk_mq_tag_set *set, struct device *dev,
 				      int first_vector)
 {
 	struct blk_mq_queue_map *map = &set->map[HCTX_TYPE_DEFAULT];
+	struct pci_dev *pdev;
+	unsigned int i;
 
-	if (first_vector >= 0 && dev_is_pci(dev))
-		blk_mq_pci_map_queues(map, to_pci_dev(dev), first_vector);
-	else
-		blk_mq_map_queues(map);
+	if (first_vector < 0 || !dev_is_pci(dev))
+		goto spread;
+	pdev = to_pci_dev(dev);
+	for (i = 0; i < map->nr_queues; i++) {
+		/* pci_irq_get_affinity() WARNs on a vector that does not exist. */
+		if (pci_irq_vector(pdev, first_vector + i) <= 0 ||
+		    !pci_irq_get_affinity(pdev, first_vector + i))
+			goto spread;
+	}
+	blk_mq_pci_map_queues(map, pdev, first_vector);
+	return;
+spread:
+	blk_mq_map_queues(map);
 }
 
 void *rust_helper_blk_mq_tag_set_data(struct blk_mq_tag_set *set)
