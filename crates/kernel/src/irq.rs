@@ -39,13 +39,7 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// A registered handler for one interrupt number; `free_irq` when dropped.
-///
-/// # Invariants
-/// `handler` is registered for `irq` with `dev_id` = `Arc::as_ptr` of it, until dropped.
-pub struct Registration<T: Handler> {
-    irq: u32,
-    handler: Arc<T>,
-}
+pub struct Registration<T: Handler>(Requested<T>);
 
 impl<T: Handler> Registration<T> {
     /// Registers `handler` for `irq`.
@@ -59,14 +53,52 @@ impl<T: Handler> Registration<T> {
         flags: u32,
         handler: Arc<T>,
     ) -> Result<Self> {
+        // SAFETY: `irq` is ours (function contract); `handle::<T>` takes `dev_id` as a `T`.
+        unsafe { Requested::new(irq, name, flags, handler, Some(handle::<T>), None) }.map(Self)
+    }
+
+    /// The interrupt number.
+    pub fn irq(&self) -> u32 {
+        self.0.irq
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &Arc<T> {
+        &self.0.handler
+    }
+}
+
+/// One `request_threaded_irq`, undone by `free_irq` on drop: what both registration types
+/// are. The handler's address is the `dev_id` the callbacks get.
+///
+/// # Invariants
+/// `handler` is registered for `irq` with `dev_id` = `Arc::as_ptr` of it, until dropped.
+struct Requested<T: Send + Sync + 'static> {
+    irq: u32,
+    handler: Arc<T>,
+}
+
+impl<T: Send + Sync + 'static> Requested<T> {
+    /// # Safety
+    /// `irq` is an interrupt number the caller owns and keeps allocated until the value is
+    /// dropped; `primary` and `thread` take their `dev_id` as a `*const T`.
+    unsafe fn new(
+        irq: u32,
+        name: &'static CStr,
+        flags: u32,
+        handler: Arc<T>,
+        primary: bindings::irq_handler_t,
+        thread: bindings::irq_handler_t,
+    ) -> Result<Self> {
         let dev_id = &*handler as *const T as *mut c_void;
         // SAFETY: `irq` is ours (function contract); `name` is static; `dev_id` points to the
-        // handler, which the registration keeps alive until `free_irq` returned.
+        // handler, which this value keeps alive until `free_irq` returned, and the callbacks
+        // take it as what it is.
         to_result(unsafe {
             bindings::request_threaded_irq(
                 irq,
-                Some(handle::<T>),
-                None,
+                primary,
+                thread,
                 flags.into(),
                 name.as_ptr(),
                 dev_id,
@@ -75,29 +107,19 @@ impl<T: Handler> Registration<T> {
         // INVARIANT: registered above.
         Ok(Self { irq, handler })
     }
-
-    /// The interrupt number.
-    pub fn irq(&self) -> u32 {
-        self.irq
-    }
-
-    /// The handler.
-    pub fn handler(&self) -> &Arc<T> {
-        &self.handler
-    }
 }
 
-impl<T: Handler> Drop for Registration<T> {
+impl<T: Send + Sync + 'static> Drop for Requested<T> {
     fn drop(&mut self) {
         let dev_id = &*self.handler as *const T as *mut c_void;
-        // SAFETY: registered with this `dev_id` (type invariant). free_irq waits for running
-        // handlers, so none uses the `Arc` after this.
+        // SAFETY: registered with this `dev_id` (type invariant). free_irq waits for a running
+        // hard handler and stops the thread, so neither uses the `Arc` after this.
         unsafe { bindings::free_irq(self.irq, dev_id) };
     }
 }
 
 unsafe extern "C" fn handle<T: Handler>(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
-    // SAFETY: `dev_id` is the handler a live `Registration` keeps alive (its type invariant):
+    // SAFETY: `dev_id` is the handler a live `Requested` keeps alive (its type invariant):
     // `free_irq` waits for this call before the reference is released.
     let handler = unsafe { &*(dev_id as *const T) };
     match handler.handle() {
@@ -133,13 +155,7 @@ pub trait ThreadedHandler: Send + Sync + 'static {
 }
 
 /// A registered [`ThreadedHandler`]; `free_irq` when dropped (which waits for both parts).
-///
-/// # Invariants
-/// `handler` is registered for `irq` with `dev_id` = `Arc::as_ptr` of it, until dropped.
-pub struct ThreadedRegistration<T: ThreadedHandler> {
-    irq: u32,
-    handler: Arc<T>,
-}
+pub struct ThreadedRegistration<T: ThreadedHandler>(Requested<T>);
 
 impl<T: ThreadedHandler> ThreadedRegistration<T> {
     /// Registers `handler` for `irq`, oneshot, with the `trigger` it asks of the interrupt
@@ -154,40 +170,29 @@ impl<T: ThreadedHandler> ThreadedRegistration<T> {
         trigger: Trigger,
         handler: Arc<T>,
     ) -> Result<Self> {
-        let dev_id = &*handler as *const T as *mut c_void;
         let flags = bindings::IRQF_ONESHOT | trigger.bits();
-        // SAFETY: as in `Registration::request`; both callbacks get the same `dev_id`.
-        to_result(unsafe {
-            bindings::request_threaded_irq(
+        // SAFETY: `irq` is ours (function contract); both callbacks take `dev_id` as a `T`.
+        unsafe {
+            Requested::new(
                 irq,
+                name,
+                flags,
+                handler,
                 Some(handle_hard::<T>),
                 Some(handle_thread::<T>),
-                flags.into(),
-                name.as_ptr(),
-                dev_id,
             )
-        })?;
-        // INVARIANT: registered above.
-        Ok(Self { irq, handler })
+        }
+        .map(Self)
     }
 
     /// The interrupt number.
     pub fn irq(&self) -> u32 {
-        self.irq
+        self.0.irq
     }
 
     /// The handler.
     pub fn handler(&self) -> &Arc<T> {
-        &self.handler
-    }
-}
-
-impl<T: ThreadedHandler> Drop for ThreadedRegistration<T> {
-    fn drop(&mut self) {
-        let dev_id = &*self.handler as *const T as *mut c_void;
-        // SAFETY: registered with this `dev_id` (type invariant); free_irq waits for the hard
-        // handler and stops the thread, so neither uses the `Arc` after this.
-        unsafe { bindings::free_irq(self.irq, dev_id) };
+        &self.0.handler
     }
 }
 
@@ -195,7 +200,7 @@ unsafe extern "C" fn handle_hard<T: ThreadedHandler>(
     _irq: c_int,
     dev_id: *mut c_void,
 ) -> bindings::irqreturn_t {
-    // SAFETY: as in `handle`: a live `ThreadedRegistration` keeps the handler alive.
+    // SAFETY: as in `handle`: a live `Requested` keeps the handler alive.
     let handler = unsafe { &*(dev_id as *const T) };
     match handler.handle() {
         ThreadedReturn::None => bindings::IRQ_NONE as _,
