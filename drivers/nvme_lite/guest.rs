@@ -126,11 +126,11 @@ pub const TESTS: [TestCase; 31] = [
 /// Runs the suite; returns `(passed, summary)`.
 ///
 /// The surprise-removal test needs a kernel that can hot-unplug a PCI device (a hotplug driver
-/// registered the root port's slot): Debian's kernels and the x86_64 debug kernel can; the
-/// arm64 debug kernel is built without PCIe hotplug, so there the test is not in the plan, and
-/// the suite says so. Under lockdep it runs in a boot of its own (`ktest.suites=nvme_lite/
-/// surprise_removal_fails_io_and_unloads`, the host's `unplug` boot): 6.1's pciehp trips
-/// lockdep itself on every removal, which turns lockdep off for the rest of the boot.
+/// registered the root port's slot): Debian's kernels and the debug kernels can; on one that
+/// cannot, the test is not in the plan, and the suite says so. Under lockdep it runs in a boot
+/// of its own (the host's `unplug` boot,
+/// `ktest.suites=nvme_lite/surprise_removal_fails_io_and_unloads`): 6.1's pciehp trips lockdep
+/// itself on every removal, which turns lockdep off for the rest of the boot.
 pub fn run(ctx: &Ctx, out: &ktap::Writer) -> (bool, String) {
     let (all, without_removal) = (&TESTS[..], &TESTS[..TESTS.len() - 1]);
     if !kernel_has_pci_hotplug() {
@@ -732,12 +732,6 @@ fn sysfs(attr: &str) -> TestResult<String> {
         .to_string())
 }
 
-/// One I/O queue pair per CPU, up to what the controller allows (probe logged both numbers):
-/// blk-mq has that many hardware queues (`/sys/block/<disk>/mq/`), and each has its own
-/// interrupt vector. Reads issued from a thread pinned to each CPU in turn complete, and
-/// raise one `nvme_lite` vector's count in `/proc/interrupts`; each CPU's reads use another
-/// vector, until every queue an online CPU maps to was used (all of them when every possible
-/// CPU is online).
 /// The disk's hardware queues: one per I/O queue pair.
 fn io_queues() -> TestResult<usize> {
     Ok(std::fs::read_dir(format!("{SYSFS}/mq"))
@@ -745,6 +739,12 @@ fn io_queues() -> TestResult<usize> {
         .count())
 }
 
+/// One I/O queue pair per CPU, up to what the controller allows (probe logged both numbers):
+/// blk-mq has that many hardware queues (`/sys/block/<disk>/mq/`), and each has its own
+/// interrupt vector. Reads issued from a thread pinned to each CPU in turn complete, and
+/// raise one `nvme_lite` vector's count in `/proc/interrupts`; each CPU's reads use another
+/// vector, until every queue an online CPU maps to was used (all of them when every possible
+/// CPU is online); the interrupts run on the CPU that issued the reads.
 fn one_queue_per_cpu(_: &Ctx) -> TestResult {
     let cpus = crate::sys::online_cpus();
     // The driver sizes for the possible CPUs (`/sys/devices/system/cpu/possible`, "0-N").
