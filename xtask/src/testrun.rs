@@ -611,7 +611,6 @@ fn atomic_sleep_checks(label: &str, serial: &str) -> Vec<Record> {
 /// trace:` (arm64, no end marker): the frames are the indented lines after it. Returns the
 /// report (empty if there is none) and everything else.
 fn cut_report(log: &str, start: &str) -> (String, String) {
-    #[derive(PartialEq)]
     enum State {
         Before,
         Report,
